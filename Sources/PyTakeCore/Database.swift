@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+public enum Database {
+    /// A pool for `url`; run it with `client.run()` (as a service or in a task group).
+    public static func makeClient(url: DatabaseURL, poolSize: Int = 20, logger: Logger) -> PostgresClient {
+        var configuration = PostgresClient.Configuration(
+            host: url.host,
+            port: url.port,
+            username: url.username,
+            password: url.password,
+            database: url.database,
+            tls: url.requireTLS ? .require(.makeClientConfiguration()) : .disable
+        )
+        configuration.options.maximumConnections = poolSize
+        configuration.options.connectTimeout = .seconds(5)
+        return PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// SQLSTATE of a server error, if `error` is one.
+    public static func sqlState(of error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
+    public static func constraint(of error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.constraintName]
+    }
+
+    public static func isUniqueViolation(_ error: any Error, constraint name: String) -> Bool {
+        sqlState(of: error) == "23505" && constraint(of: error) == name
+    }
+
+    /// True when the failure means "the database is away", not "the query is wrong".
+    public static func isUnavailable(_ error: any Error) -> Bool {
+        // The pool's own errors (e.g. its circuit breaker tripped because connecting keeps failing)
+        // live in a module postgres-nio does not export, so they are recognised by type name.
+        if String(reflecting: type(of: error)).contains("ConnectionPoolError") { return true }
+        guard let error = error as? PSQLError else { return false }
+        if error.code == .server {
+            // 08: connection exception, 53: insufficient resources, 57: operator intervention (shutdown, starting up).
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57")
+        }
+        return [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown, .sslUnsupported]
+            .contains(error.code)
+    }
+}
+
+extension AppError {
+    /// The problem to show for any error: itself when it is one, 503 when the database is away, else 500.
+    public static func from(_ error: any Error) -> AppError {
+        if let error = error as? AppError { return error }
+        if Database.isUnavailable(error) { return .databaseUnavailable }
+        return AppError(.internal, code: "internal_error", "An unexpected error occurred; it has been logged.")
+    }
+}
+
+/// Encodes JSON objects for `jsonb` columns and back.
+enum JSONColumn {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}
+
+extension Database {
+    /// Runs `body` with a pool that lives only as long as the call (tools, start-up tasks).
+    public static func withClient<T: Sendable>(url: DatabaseURL, poolSize: Int = 2, logger: Logger,
+                                               _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let client = makeClient(url: url, poolSize: poolSize, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import Configuration
+import Foundation
+import Logging
+
+/// A configuration problem, reported to operators as one line.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Everything PyTake reads from its environment, validated once at start-up.
+public struct Settings: Sendable {
+    /// Absent means "use the embedded cluster in `dataDirectory`".
+    public var databaseURL: String?
+    public var databasePoolSize: Int
+    public var httpHost: String
+    public var httpPort: Int
+    /// HS256 key material; absent means "generate one and keep it in `dataDirectory`" (embedded mode only).
+    public var jwtSecret: [UInt8]?
+    public var jwtIssuer: String
+    public var jwtAudience: String
+    public var accessTokenTTL: Int
+    public var refreshTokenTTL: Int
+    public var logLevel: Logger.Level
+    public var dataDirectory: String
+    public var publicDirectory: String
+    public var migrationsDirectory: String
+    public var maxBodyBytes: Int
+    public var loginThrottle: LoginThrottle.Policy
+    public var argon2: PasswordHasher.Parameters
+    public var passwordHashConcurrency: Int
+
+    public init(config: ConfigReader) throws(ConfigurationError) {
+        func int(_ key: String, _ env: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            guard let raw = config.string(forKey: ConfigKey(key)) else { return value }
+            guard let parsed = Int(raw.trimmingCharacters(in: .whitespaces)), range.contains(parsed) else {
+                throw ConfigurationError("\(env) must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(raw)'")
+            }
+            return parsed
+        }
+        func string(_ key: String, default value: String) -> String {
+            let raw = config.string(forKey: ConfigKey(key))?.trimmingCharacters(in: .whitespaces) ?? ""
+            return raw.isEmpty ? value : raw
+        }
+
+        if let url = config.string(forKey: "database.url", isSecret: true), !url.isEmpty {
+            _ = try DatabaseURL(parsing: url)
+            databaseURL = url
+        } else {
+            databaseURL = nil
+        }
+        databasePoolSize = try int("database.pool.size", "DATABASE_POOL_SIZE", default: 20, range: 1...500)
+        httpHost = string("http.host", default: "127.0.0.1")
+        httpPort = try int("http.port", "HTTP_PORT", default: 8080, range: 0...65535)
+
+        if let secret = config.string(forKey: "jwt.secret", isSecret: true), !secret.isEmpty {
+            guard secret.utf8.count >= 32 else {
+                throw ConfigurationError("JWT_SECRET must be at least 32 bytes (generate one with: openssl rand -base64 48)")
+            }
+            jwtSecret = Array(secret.utf8)
+        } else if databaseURL != nil {
+            throw ConfigurationError("JWT_SECRET is required when DATABASE_URL is set (generate one with: openssl rand -base64 48)")
+        } else {
+            jwtSecret = nil
+        }
+        jwtIssuer = string("jwt.issuer", default: "pytake")
+        jwtAudience = string("jwt.audience", default: "pytake-api")
+        accessTokenTTL = try int("access.token.ttl.seconds", "ACCESS_TOKEN_TTL_SECONDS", default: 900, range: 30...86_400)
+        refreshTokenTTL = try int("refresh.token.ttl.seconds", "REFRESH_TOKEN_TTL_SECONDS", default: 30 * 86_400, range: 60...(365 * 86_400))
+
+        let level = string("log.level", default: "info").lowercased()
+        guard let parsedLevel = Logger.Level(rawValue: level) else {
+            throw ConfigurationError("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
+        }
+        logLevel = parsedLevel
+        dataDirectory = string("pytake.data.dir", default: ".pytake")
+        publicDirectory = string("pytake.public.dir", default: "public")
+        migrationsDirectory = string("pytake.migrations.dir", default: "migrations")
+        maxBodyBytes = try int("max.body.bytes", "MAX_BODY_BYTES", default: 1 << 20, range: 1024...(64 << 20))
+
+        loginThrottle = LoginThrottle.Policy(
+            maxFailuresPerAccount: try int("login.max.failures.per.account", "LOGIN_MAX_FAILURES_PER_ACCOUNT", default: 5, range: 1...10_000),
+            maxFailuresPerIP: try int("login.max.failures.per.ip", "LOGIN_MAX_FAILURES_PER_IP", default: 30, range: 1...100_000),
+            windowSeconds: try int("login.throttle.window.seconds", "LOGIN_THROTTLE_WINDOW_SECONDS", default: 900, range: 1...86_400)
+        )
+        argon2 = PasswordHasher.Parameters(
+            memoryKiB: try int("argon2.memory.kib", "ARGON2_MEMORY_KIB", default: 19_456, range: 19_456...(4 << 20)),
+            iterations: try int("argon2.iterations", "ARGON2_ITERATIONS", default: 2, range: 2...64),
+            parallelism: try int("argon2.parallelism", "ARGON2_PARALLELISM", default: 1, range: 1...16)
+        )
+        passwordHashConcurrency = try int(
+            "password.hash.concurrency", "PASSWORD_HASH_CONCURRENCY",
+            default: max(1, ProcessInfo.processInfo.activeProcessorCount), range: 1...256
+        )
+    }
+
+    /// Settings from the process environment.
+    public static func fromEnvironment() throws(ConfigurationError) -> Settings {
+        try Settings(config: ConfigReader(provider: EnvironmentVariablesProvider(
+            secretsSpecifier: .specific(["DATABASE_URL", "JWT_SECRET"])
+        )))
+    }
+
+    /// Settings from explicit values (tests, tools), keyed like the environment (`HTTP_PORT`).
+    public static func from(environment: [String: String]) throws(ConfigurationError) -> Settings {
+        try Settings(config: ConfigReader(provider: EnvironmentVariablesProvider(
+            environmentVariables: environment,
+            secretsSpecifier: .specific(["DATABASE_URL", "JWT_SECRET"])
+        )))
+    }
+}
+
+/// A parsed `postgres://user:password@host:port/database?sslmode=...` URL.
+public struct DatabaseURL: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
+    public var requireTLS: Bool
+
+    public init(host: String, port: Int, username: String, password: String?, database: String, requireTLS: Bool = false) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.requireTLS = requireTLS
+    }
+
+    public init(parsing string: String) throws(ConfigurationError) {
+        guard let components = URLComponents(string: string),
+              let scheme = components.scheme, ["postgres", "postgresql"].contains(scheme),
+              let host = components.host, !host.isEmpty
+        else {
+            throw ConfigurationError("DATABASE_URL must look like postgres://user:password@host:5432/database")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard !database.isEmpty else {
+            throw ConfigurationError("DATABASE_URL must name a database (postgres://user@host:5432/DATABASE)")
+        }
+        let sslmode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "disable"
+        guard ["disable", "require", "verify-full"].contains(sslmode) else {
+            throw ConfigurationError("DATABASE_URL sslmode must be disable, require or verify-full, got '\(sslmode)'")
+        }
+        self.init(
+            host: host,
+            port: components.port ?? 5432,
+            username: components.percentEncodedUser?.removingPercentEncoding ?? "postgres",
+            password: components.percentEncodedPassword?.removingPercentEncoding,
+            database: database.removingPercentEncoding ?? database,
+            requireTLS: sslmode != "disable"
+        )
+    }
+
+    /// The same server, another database.
+    public func with(database: String) -> DatabaseURL {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+
+    public var string: String {
+        var userInfo = username.addingPercentEncoding(withAllowedCharacters: .urlUserAllowed) ?? username
+        if let password {
+            userInfo += ":" + (password.addingPercentEncoding(withAllowedCharacters: .urlPasswordAllowed) ?? password)
+        }
+        return "postgres://\(userInfo)@\(host):\(port)/\(database)\(requireTLS ? "?sslmode=require" : "")"
+    }
+}

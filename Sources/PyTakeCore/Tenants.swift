@@ -1,0 +1,291 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+public enum TenantStatus: String, Sendable, CaseIterable {
+    case active, suspended, deleted
+}
+
+public enum ProviderType: String, Sendable, CaseIterable {
+    case meta, uazapi, lancepilot
+}
+
+/// A business using PyTake (table `clients`).
+public struct Tenant: Sendable {
+    public var id: UUID
+    public var name: String
+    public var slug: String
+    public var timezone: String
+    public var status: TenantStatus
+    /// A JSON object, as text.
+    public var toolsConfigJSON: String
+    public var apiURL: String?
+    public var token: String?
+    public var whatsappProvider: ProviderType?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    /// The legacy token as the API shows it: its last 4 characters only.
+    public var tokenMasked: String? { token.map(maskSecret) }
+}
+
+/// Shows only the last 4 characters of a secret (fewer when the secret is short).
+public func maskSecret(_ secret: String) -> String {
+    let visible = secret.count >= 12 ? 4 : 0
+    return "••••" + secret.suffix(visible)
+}
+
+public struct TenantInput: Sendable {
+    public var name: String
+    public var slug: String
+    public var timezone: String?
+    public var status: TenantStatus?
+    public var toolsConfigJSON: String?
+    public var apiURL: String?
+    public var token: String?
+    public var whatsappProvider: ProviderType?
+
+    public init(name: String, slug: String, timezone: String? = nil, status: TenantStatus? = nil,
+                toolsConfigJSON: String? = nil, apiURL: String? = nil, token: String? = nil, whatsappProvider: ProviderType? = nil) {
+        self.name = name
+        self.slug = slug
+        self.timezone = timezone
+        self.status = status
+        self.toolsConfigJSON = toolsConfigJSON
+        self.apiURL = apiURL
+        self.token = token
+        self.whatsappProvider = whatsappProvider
+    }
+}
+
+public struct TenantPatch: Sendable {
+    public enum Clearable: String, Sendable, CaseIterable { case apiURL = "api_url", token, whatsappProvider = "whatsapp_provider" }
+    public var name: String?
+    public var slug: String?
+    public var timezone: String?
+    public var status: TenantStatus?
+    public var toolsConfigJSON: String?
+    public var apiURL: String?
+    public var token: String?
+    public var whatsappProvider: ProviderType?
+    public var clear: Set<Clearable> = []
+    public init() {}
+}
+
+public struct TenantQuery: Sendable {
+    public var page: PageRequest
+    public var search: String?
+    public var status: TenantStatus?
+    public init(page: PageRequest, search: String? = nil, status: TenantStatus? = nil) {
+        self.page = page
+        self.search = search
+        self.status = status
+    }
+}
+
+enum TenantRules {
+    /// `^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$`, 2 to 63 characters.
+    static func isValidSlug(_ slug: String) -> Bool {
+        let bytes = Array(slug.utf8)
+        func alnum(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) }
+        guard (2...63).contains(bytes.count), alnum(bytes.first!), alnum(bytes.last!) else { return false }
+        return bytes.allSatisfy { alnum($0) || $0 == 0x2d }
+    }
+    static let timezones = Set(TimeZone.knownTimeZoneIdentifiers).union(["UTC"])
+
+    static func check(name: String?, slug: String?, timezone: String?, apiURL: String?, into v: inout Validator) {
+        if let name {
+            v.check(!name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && name.count <= 200,
+                    "name", "must be 1 to 200 characters and not blank")
+        }
+        if let slug {
+            v.check(isValidSlug(slug),
+                    "slug", "must be 2 to 63 lowercase letters, digits or inner hyphens")
+        }
+        if let timezone {
+            v.check(timezones.contains(timezone), "timezone", "not an IANA time zone: \(timezone)")
+        }
+        if let apiURL {
+            let url = URL(string: apiURL)
+            v.check(["http", "https"].contains(url?.scheme?.lowercased() ?? "") && url?.host?.isEmpty == false && apiURL.count <= 2048,
+                    "api_url", "must be an absolute http(s) URL")
+        }
+    }
+}
+
+public struct TenantService: Sendable {
+    let db: PostgresClient
+    let logger: Logger
+
+    public init(db: PostgresClient, logger: Logger) {
+        self.db = db
+        self.logger = logger
+    }
+
+    static let columns = "id, name, slug, timezone, status, tools_config::text, api_url, token, whatsapp_provider, created_at, updated_at, created_at::text"
+
+    /// Creates a tenant. `identity` nil means the operator CLI; otherwise only platform_admin may.
+    public func create(_ input: TenantInput, identity: Identity?, actor: AuditActor) async throws -> Tenant {
+        if let identity { try Access.requirePlatformAdmin(identity) }
+        var v = Validator()
+        TenantRules.check(name: input.name, slug: input.slug, timezone: input.timezone, apiURL: input.apiURL, into: &v)
+        v.check(input.status != .deleted, "status", "a new tenant is active or suspended")
+        try v.finish()
+        do {
+            return try await db.withTransaction(logger: logger) { tx in
+                let rows = try await tx.query("""
+                    INSERT INTO clients (name, slug, timezone, status, tools_config, api_url, token, whatsapp_provider)
+                    VALUES (\(input.name), \(input.slug), \(input.timezone ?? "UTC"), \((input.status ?? .active).rawValue),
+                            \(input.toolsConfigJSON ?? "{}")::jsonb, \(input.apiURL), \(input.token), \(input.whatsappProvider?.rawValue))
+                    RETURNING \(unescaped: Self.columns)
+                    """, logger: logger)
+                let tenant = try await Self.decode(rows).first!.tenant
+                try await AuditLog.record(tx, logger: logger, tenantId: tenant.id, actor: actor, action: "tenant.create",
+                                          targetType: "tenant", targetId: tenant.id.uuidString.lowercased(),
+                                          details: ["slug": tenant.slug])
+                return tenant
+            }
+        } catch where Database.isUniqueViolation(error, constraint: "clients_slug_key") {
+            throw AppError(.conflict, code: "slug_taken", "Another tenant already uses the slug '\(input.slug)'.")
+        }
+    }
+
+    public func get(_ id: UUID, identity: Identity) async throws -> Tenant {
+        try Access.require(identity, .read, tenant: id)
+        guard let tenant = try await Self.fetch(db, logger: logger, id: id),
+              tenant.status != .deleted || identity.isPlatformAdmin
+        else { throw AppError.notFound("Tenant") }
+        return tenant
+    }
+
+    /// platform_admin: every tenant (deleted ones only when asked by status); others: their own.
+    public func list(_ query: TenantQuery, identity: Identity) async throws -> Page<Tenant> {
+        if query.status == .deleted { try Access.requirePlatformAdmin(identity) }
+        let after = try Cursor.decodeTimeAndID(query.page.cursor)
+        let onlyTenant = identity.isPlatformAdmin ? nil : identity.tenantId
+        let pattern = query.search.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
+        let rows = try await db.query("""
+            SELECT \(unescaped: Self.columns) FROM clients
+            WHERE (\(onlyTenant)::uuid IS NULL OR id = \(onlyTenant))
+              AND (\(query.status?.rawValue)::text IS NULL AND status <> 'deleted' OR status = \(query.status?.rawValue))
+              AND (\(pattern)::text IS NULL OR name ILIKE \(pattern) OR slug ILIKE \(pattern))
+              AND (\(after?.time)::timestamptz IS NULL OR (created_at, id) > (\(after?.time)::timestamptz, \(after?.id)))
+            ORDER BY created_at, id
+            LIMIT \(query.page.limit + 1)
+            """, logger: logger)
+        var decoded = try await Self.decode(rows)
+        var next: String?
+        if decoded.count > query.page.limit {
+            decoded.removeLast()
+            next = decoded.last.map { Cursor.encode([$0.cursorTime, $0.tenant.id.uuidString]) }
+        }
+        return Page(items: decoded.map(\.tenant), nextCursor: next)
+    }
+
+    public func update(_ id: UUID, _ patch: TenantPatch, identity: Identity, actor: AuditActor) async throws -> Tenant {
+        try Access.require(identity, .administer, tenant: id)
+        if patch.status != nil { try Access.requirePlatformAdmin(identity) }
+        var v = Validator()
+        TenantRules.check(name: patch.name, slug: patch.slug, timezone: patch.timezone, apiURL: patch.apiURL, into: &v)
+        for field in patch.clear {
+            let set = switch field {
+            case .apiURL: patch.apiURL != nil
+            case .token: patch.token != nil
+            case .whatsappProvider: patch.whatsappProvider != nil
+            }
+            v.check(!set, field.rawValue, "cannot be both set and cleared")
+        }
+        try v.finish()
+        do {
+            return try await db.withTransaction(logger: logger) { tx in
+                let rows = try await tx.query("""
+                    UPDATE clients SET
+                        name = coalesce(\(patch.name), name),
+                        slug = coalesce(\(patch.slug), slug),
+                        timezone = coalesce(\(patch.timezone), timezone),
+                        status = coalesce(\(patch.status?.rawValue), status),
+                        deleted_at = CASE WHEN \(patch.status?.rawValue)::text IS NULL THEN deleted_at
+                                          WHEN \(patch.status?.rawValue) = 'deleted' THEN coalesce(deleted_at, now()) ELSE NULL END,
+                        tools_config = coalesce(\(patch.toolsConfigJSON)::jsonb, tools_config),
+                        api_url = CASE WHEN \(patch.clear.contains(.apiURL)) THEN NULL ELSE coalesce(\(patch.apiURL), api_url) END,
+                        token = CASE WHEN \(patch.clear.contains(.token)) THEN NULL ELSE coalesce(\(patch.token), token) END,
+                        whatsapp_provider = CASE WHEN \(patch.clear.contains(.whatsappProvider)) THEN NULL
+                                                 ELSE coalesce(\(patch.whatsappProvider?.rawValue), whatsapp_provider) END,
+                        updated_at = now()
+                    WHERE id = \(id) AND (status <> 'deleted' OR \(identity.isPlatformAdmin))
+                    RETURNING \(unescaped: Self.columns)
+                    """, logger: logger)
+                guard let tenant = try await Self.decode(rows).first?.tenant else { throw AppError.notFound("Tenant") }
+                try await AuditLog.record(tx, logger: logger, tenantId: id, actor: actor, action: "tenant.update",
+                                          targetType: "tenant", targetId: id.uuidString.lowercased(),
+                                          details: patch.changedFields)
+                return tenant
+            }
+        } catch where Database.isUniqueViolation(error, constraint: "clients_slug_key") {
+            throw AppError(.conflict, code: "slug_taken", "Another tenant already uses the slug '\(patch.slug ?? "")'.")
+        }
+    }
+
+    /// Soft delete: the row and its data stay; the tenant leaves lists and its users cannot sign in.
+    public func delete(_ id: UUID, identity: Identity, actor: AuditActor) async throws {
+        guard Access.canSee(identity, tenant: id) else { throw AppError.notFound("Tenant") }
+        try Access.requirePlatformAdmin(identity)
+        try await db.withTransaction(logger: logger) { tx in
+            let rows = try await tx.query("""
+                UPDATE clients SET status = 'deleted', deleted_at = now(), updated_at = now()
+                WHERE id = \(id) AND status <> 'deleted' RETURNING id
+                """, logger: logger)
+            guard try await rows.decode(UUID.self).first(where: { _ in true }) != nil else { throw AppError.notFound("Tenant") }
+            try await tx.query("""
+                UPDATE refresh_tokens SET revoked_at = now()
+                WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM users WHERE tenant_id = \(id))
+                """, logger: logger)
+            try await AuditLog.record(tx, logger: logger, tenantId: id, actor: actor, action: "tenant.delete",
+                                      targetType: "tenant", targetId: id.uuidString.lowercased())
+        }
+    }
+
+    static func fetch(_ db: PostgresClient, logger: Logger, id: UUID) async throws -> Tenant? {
+        let rows = try await db.query("SELECT \(unescaped: columns) FROM clients WHERE id = \(id)", logger: logger)
+        return try await decode(rows).first?.tenant
+    }
+
+    static func decode(_ rows: PostgresRowSequence) async throws -> [(tenant: Tenant, cursorTime: String)] {
+        var result: [(Tenant, String)] = []
+        for try await row in rows.decode((UUID, String, String, String, String, String, String?, String?, String?, Date, Date, String).self) {
+            result.append((Tenant(
+                id: row.0, name: row.1, slug: row.2, timezone: row.3, status: TenantStatus(rawValue: row.4) ?? .suspended,
+                toolsConfigJSON: row.5, apiURL: row.6, token: row.7, whatsappProvider: row.8.flatMap(ProviderType.init(rawValue:)),
+                createdAt: row.9, updatedAt: row.10
+            ), row.11))
+        }
+        return result
+    }
+}
+
+public enum TenantStore {
+    public static func exists(client: PostgresClient, logger: Logger, id: UUID, includeDeleted: Bool) async throws -> Bool {
+        let rows = try await client.query(
+            "SELECT 1 FROM clients WHERE id = \(id) AND (status <> 'deleted' OR \(includeDeleted))", logger: logger)
+        return try await rows.decode(Int.self).first(where: { _ in true }) != nil
+    }
+}
+
+extension TenantPatch {
+    /// Names (never values) of what changed, for the audit log.
+    var changedFields: [String: String] {
+        var fields: [String] = []
+        if name != nil { fields.append("name") }
+        if slug != nil { fields.append("slug") }
+        if timezone != nil { fields.append("timezone") }
+        if toolsConfigJSON != nil { fields.append("tools_config") }
+        if apiURL != nil { fields.append("api_url") }
+        if token != nil { fields.append("token") }
+        if whatsappProvider != nil { fields.append("whatsapp_provider") }
+        fields += clear.map(\.rawValue).sorted()
+        var details = ["fields": fields.joined(separator: ",")]
+        if let status { details["status"] = status.rawValue }
+        return details
+    }
+}

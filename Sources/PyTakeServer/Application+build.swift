@@ -1,0 +1,117 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import OpenAPIHummingbird
+import OpenAPIRuntime
+import PostgresNIO
+import PyTakeAPI
+import PyTakeCore
+import ServiceLifecycle
+
+/// The long-lived pieces a server needs, built once at start-up.
+public struct AppServices: Sendable {
+    public let settings: Settings
+    public let db: PostgresClient
+    public let logger: Logger
+    public let hasher: PasswordHasher
+    public let tokens: TokenService
+    public let tenants: TenantService
+    public let users: UserService
+    public let auth: AuthService
+
+    public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], logger: Logger) async {
+        self.settings = settings
+        self.db = db
+        self.logger = logger
+        hasher = PasswordHasher(parameters: settings.argon2, concurrency: settings.passwordHashConcurrency)
+        tokens = await TokenService(secret: jwtSecret, issuer: settings.jwtIssuer, audience: settings.jwtAudience,
+                                    accessTTL: settings.accessTokenTTL, refreshTTL: settings.refreshTokenTTL)
+        tenants = TenantService(db: db, logger: logger)
+        users = UserService(db: db, logger: logger, hasher: hasher)
+        auth = AuthService(db: db, logger: logger, hasher: hasher, tokens: tokens,
+                           throttle: LoginThrottle(db: db, logger: logger, policy: settings.loginThrottle))
+    }
+}
+
+/// Routes: static admin files, every operation of `openapi.yaml`, 405 for the methods a spec
+/// path does not declare, and problem+json for everything that fails.
+public func buildRouter(_ services: AppServices) throws -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestMiddleware(tokens: services.tokens, maxBodyBytes: services.settings.maxBodyBytes,
+                                             logger: services.logger))
+    router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, logger: services.logger))
+
+    let transport = RecordingTransport(router: router)
+    try APIHandler(services: services).registerHandlers(on: transport)
+    for (path, methods) in transport.registered {
+        let allow = methods.map(\.rawValue).sorted().joined(separator: ", ")
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !methods.contains(method) {
+            router.on(RouterPath(path), method: method) { _, _ -> Response in
+                throw AppError(.methodNotAllowed, code: "method_not_allowed", "\(method.rawValue) is not supported here; use \(allow).", allow: allow)
+            }
+        }
+    }
+    return router
+}
+
+/// Registers generated operations on the router and remembers which methods each path has.
+final class RecordingTransport: ServerTransport {
+    let router: Router<AppRequestContext>
+    private(set) var registered: [String: Set<HTTPRequest.Method>] = [:]
+
+    init(router: Router<AppRequestContext>) { self.router = router }
+
+    func register(
+        _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
+        method: HTTPRequest.Method, path: String
+    ) throws {
+        try router.register(handler, method: method, path: path)
+        registered[path, default: []].insert(method)
+    }
+}
+
+/// Prepares the database (embedded cluster or `DATABASE_URL`), the schema and the first admin,
+/// then builds the HTTP application with the database pool as one of its services.
+public func buildApplication(settings: Settings, logger: Logger) async throws -> some ApplicationProtocol {
+    let url = try Bootstrap.databaseURL(settings: settings, logger: logger)
+    let jwtSecret = try Bootstrap.jwtSecret(settings: settings)
+    let embedded = settings.databaseURL == nil
+    if embedded { try await Bootstrap.ensureDatabaseExists(url, logger: logger) }
+
+    let migrator = try Migrator(directory: settings.migrationsDirectory)
+    try await Database.withClient(url: url, logger: logger) { db in
+        if embedded {
+            try await migrator.migrate(client: db, logger: logger)
+            let users = UserService(db: db, logger: logger, hasher: PasswordHasher(parameters: settings.argon2, concurrency: 1))
+            if let admin = try await Bootstrap.ensurePlatformAdmin(users: users, db: db, logger: logger) {
+                print("""
+
+                    PyTake created its first platform admin. This password is shown only once:
+                        email:    \(admin.email)
+                        password: \(admin.password)
+
+                    """)
+            }
+        } else {
+            let pending = try await migrator.status(client: db, logger: logger).filter { !$0.isApplied }
+            if !pending.isEmpty {
+                throw ConfigurationError("the database schema is not current (\(pending.map(\.name).joined(separator: ", "))): run 'pytake-admin migrate' first")
+            }
+        }
+    }
+
+    let db = Database.makeClient(url: url, poolSize: settings.databasePoolSize, logger: logger)
+    let services = await AppServices(settings: settings, db: db, jwtSecret: jwtSecret, logger: logger)
+    let router = try buildRouter(services)
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), serverName: "PyTake"),
+        logger: logger
+    )
+    app.addServices(db)
+    app.beforeServerStarts {
+        logger.info("PyTake listening", metadata: ["url": "http://\(settings.httpHost):\(settings.httpPort)", "database": "\(url.host):\(url.port)/\(url.database)"])
+    }
+    return app
+}

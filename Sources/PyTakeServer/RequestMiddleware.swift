@@ -1,0 +1,139 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import OpenAPIRuntime
+import PyTakeCore
+
+/// The outermost middleware: request id, body size limit, authentication, security headers, the
+/// access log line, and the translation of every error into problem+json.
+struct RequestMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    let tokens: TokenService
+    let maxBodyBytes: Int
+    let logger: Logger
+
+    static let requestIDHeader = HTTPField.Name("X-Request-Id")!
+    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let requestId = Self.requestID(from: request.headers[Self.requestIDHeader])
+        var response: Response
+        var failure: AppError?
+        do {
+            var request = request
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+                throw Self.tooLarge(maxBodyBytes)
+            }
+            if [.post, .put, .patch].contains(request.method) {
+                let body = try await request.collectBody(upTo: maxBodyBytes)
+                request.body = .init(buffer: body)
+            }
+            let scope = RequestScope(requestId: requestId, clientIP: context.clientIP, authentication: await authenticate(request))
+            response = try await RequestScope.$current.withValue(scope) {
+                try await next(request, context)
+            }
+        } catch {
+            let problem = Self.problem(for: error, maxBodyBytes: maxBodyBytes)
+            failure = problem
+            response = problem.response(requestId: requestId)
+        }
+        response.headers[Self.requestIDHeader] = requestId
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[Self.referrerPolicy] = "no-referrer"
+        response.headers[.contentSecurityPolicy] =
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+        let elapsed = ContinuousClock.now - started
+        var metadata: Logger.Metadata = [
+            "request_id": "\(requestId)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
+            "status": "\(response.status.code)",
+            "ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
+        ]
+        if let endpoint = context.endpointPath { metadata["route"] = "\(endpoint)" }
+        if let failure {
+            metadata["code"] = "\(failure.code)"
+            if failure.kind == .internal { logger.error("request failed", metadata: metadata) }
+        }
+        logger.info("request", metadata: metadata)
+        return response
+    }
+
+    private func authenticate(_ request: Request) async -> RequestScope.Authentication {
+        guard let header = request.headers[.authorization] else { return .none }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .invalid }
+        guard let identity = await tokens.verifyAccess(String(parts[1])) else { return .invalid }
+        return .valid(identity)
+    }
+
+    static func requestID(from incoming: String?) -> String {
+        if let incoming, (1...64).contains(incoming.count),
+           incoming.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
+            return incoming
+        }
+        return randomToken(bytes: 12)
+    }
+
+    static func tooLarge(_ limit: Int) -> AppError {
+        AppError(.payloadTooLarge, code: "payload_too_large", "The request body exceeds \(limit) bytes.")
+    }
+
+    /// Maps anything thrown below to the problem the client sees.
+    static func problem(for error: any Error, maxBodyBytes: Int) -> AppError {
+        switch error {
+        case let error as AppError:
+            return error
+        case let error as ServerError:
+            if let appError = error.underlyingError as? AppError { return appError }
+            if error.operationInput == nil {
+                // The generated code could not turn the request into the operation's input.
+                return AppError(.badRequest, code: "invalid_request", "The request does not match the operation: \(Self.describe(error.underlyingError))")
+            }
+            return AppError.from(error.underlyingError)
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound: return AppError(.notFound, code: "not_found", "No resource at this path.")
+            case .contentTooLarge: return tooLarge(maxBodyBytes)
+            default: return AppError(.badRequest, code: "invalid_request", error.body ?? error.status.reasonPhrase)
+            }
+        default:
+            return AppError.from(error)
+        }
+    }
+
+    /// A short, safe description of a decoding failure (no values echoed back).
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case DecodingError.dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? "malformed JSON" : "invalid value at '\(path)'"
+        default:
+            let text = String(describing: error)
+            return text.count > 200 ? String(text.prefix(200)) + "…" : text
+        }
+    }
+}
+
+/// Serves `public/` (the web admin) for paths the API does not own.
+struct StaticFilesMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let files: FileMiddleware<AppRequestContext, LocalFileSystem>
+
+    init(directory: String, logger: Logger) {
+        files = FileMiddleware(directory, cacheControl: .init([(.text, [.noCache])]), searchForIndexHtml: true, logger: logger)
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if path.hasPrefix("/api/") || path == "/healthz" || path == "/readyz" || path.hasPrefix("/meta/") {
+            return try await next(request, context)
+        }
+        return try await files.handle(request, context: context, next: next)
+    }
+}

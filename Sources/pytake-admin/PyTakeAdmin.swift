@@ -1,0 +1,207 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PostgresNIO
+import PyTakeCore
+
+/// `pytake-admin`: operator commands. Thin shells over PyTakeCore; every command reads the same
+/// environment as the server (DATABASE_URL, or the embedded cluster under PYTAKE_DATA_DIR).
+@main
+struct PyTakeAdmin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pytake-admin",
+        abstract: "Operate a PyTake installation: schema migrations, tenants, users.",
+        subcommands: [Migrate.self, Tenants.self, Users.self]
+    )
+}
+
+/// Exit codes: 0 success, 1 runtime failure, 2 configuration or usage error, 3 refused (migrations).
+enum AdminExit {
+    static let failure: Int32 = 1
+    static let configuration: Int32 = 2
+    static let refused: Int32 = 3
+}
+
+struct Context {
+    let settings: Settings
+    let url: DatabaseURL
+    let logger: Logger
+
+    static func load() async throws -> Context {
+        let settings: Settings
+        do {
+            settings = try Settings.fromEnvironment()
+        } catch {
+            throw AdminError("configuration error: \(error)", code: AdminExit.configuration)
+        }
+        var logger = Logger(label: "pytake-admin")
+        logger.logLevel = settings.logLevel == .info ? .warning : settings.logLevel
+        JSONLogHandler.bootstrap(level: logger.logLevel)
+        logger = Logger(label: "pytake-admin")
+        do {
+            let url = try Bootstrap.databaseURL(settings: settings, logger: logger)
+            if settings.databaseURL == nil {
+                try await Bootstrap.ensureDatabaseExists(url, logger: logger)
+            }
+            return Context(settings: settings, url: url, logger: logger)
+        } catch let error as AdminError {
+            throw error
+        } catch {
+            throw AdminError("\(error)", code: AdminExit.configuration)
+        }
+    }
+
+    func withDatabase<T: Sendable>(_ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        do {
+            return try await Database.withClient(url: url, logger: logger, body)
+        } catch let error as AppError {
+            let fields = error.fieldErrors.map { "\($0.field): \($0.message)" }.joined(separator: "; ")
+            throw AdminError(fields.isEmpty ? error.detail : "\(error.detail) \(fields)", code: AdminExit.failure)
+        } catch let error as AdminError {
+            throw error
+        } catch let error as MigrationError {
+            throw AdminError(error.description, code: AdminExit.refused)
+        } catch {
+            if Database.isUnavailable(error) {
+                throw AdminError("cannot reach the database at \(url.host):\(url.port)/\(url.database)", code: AdminExit.failure)
+            }
+            throw AdminError(String(describing: error), code: AdminExit.failure)
+        }
+    }
+}
+
+struct AdminError: Error, CustomStringConvertible {
+    let description: String
+    let code: Int32
+    init(_ description: String, code: Int32) {
+        self.description = description
+        self.code = code
+    }
+}
+
+extension AsyncParsableCommand {
+    /// Prints a failure as one line and exits with its code.
+    func guarded(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as AdminError {
+            FileHandle.standardError.write(Data("pytake-admin: \(error.description)\n".utf8))
+            throw ExitCode(error.code)
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending migrations from the migrations directory (each in its own transaction).",
+        subcommands: [Apply.self, Status.self],
+        defaultSubcommand: Apply.self
+    )
+
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Apply pending migrations (the default).")
+        func run() async throws {
+            try await guarded {
+                let context = try await Context.load()
+                let migrator = try loadMigrator(context)
+                let applied = try await context.withDatabase { db in try await migrator.migrate(client: db, logger: context.logger) }
+                if applied.isEmpty {
+                    print("schema is up to date (\(migrator.migrations.count) migrations)")
+                } else {
+                    for name in applied { print("applied \(name)") }
+                }
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List applied and pending migrations.")
+        func run() async throws {
+            try await guarded {
+                let context = try await Context.load()
+                let migrator = try loadMigrator(context)
+                let rows = try await context.withDatabase { db in try await migrator.status(client: db, logger: context.logger) }
+                for row in rows {
+                    switch row.state {
+                    case .applied(let at): print("applied   \(row.name)  \(at.formatted(.iso8601))")
+                    case .pending: print("pending   \(row.name)")
+                    case .modified: print("MODIFIED  \(row.name)  (edited after it was applied)")
+                    case .missing: print("MISSING   \(row.name)  (applied, file not found)")
+                    }
+                }
+                if rows.contains(where: { $0.state == .modified || $0.state == .missing }) {
+                    throw AdminError("migration history and files disagree", code: AdminExit.refused)
+                }
+            }
+        }
+    }
+}
+
+func loadMigrator(_ context: Context) throws -> Migrator {
+    do {
+        return try Migrator(directory: context.settings.migrationsDirectory)
+    } catch {
+        throw AdminError("\(error)", code: AdminExit.configuration)
+    }
+}
+
+struct Tenants: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage tenants.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a tenant and print its id.")
+        @Option(help: "Display name.") var name: String
+        @Option(help: "Unique slug: lowercase letters, digits, inner hyphens.") var slug: String
+        @Option(help: "IANA time zone, e.g. America/Sao_Paulo.") var timezone: String = "UTC"
+
+        func run() async throws {
+            try await guarded {
+                let context = try await Context.load()
+                let (name, slug, timezone) = (name, slug, timezone)
+                let tenant = try await context.withDatabase { db in
+                    try await TenantService(db: db, logger: context.logger)
+                        .create(TenantInput(name: name, slug: slug, timezone: timezone), identity: nil, actor: .cli)
+                }
+                print(tenant.id.uuidString.lowercased())
+            }
+        }
+    }
+}
+
+struct Users: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage users.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a user and print its id. The password is read from standard input.")
+        @Option(help: "Email address (unique, case-insensitive).") var email: String
+        @Option(help: "platform_admin, tenant_admin, agent or viewer.") var role: String
+        @Option(help: "Tenant id (required for every role but platform_admin).") var tenant: String?
+        @Flag(help: "Read the password (12 to 128 characters) from standard input.") var passwordStdin = false
+
+        func validate() throws {
+            guard passwordStdin else { throw ValidationError("pass --password-stdin and the password on standard input") }
+            guard Role(rawValue: role) != nil else {
+                throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if let tenant, UUID(uuidString: tenant) == nil { throw ValidationError("--tenant must be a UUID") }
+        }
+
+        func run() async throws {
+            try await guarded {
+                guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                    throw AdminError("no password on standard input", code: AdminExit.configuration)
+                }
+                let context = try await Context.load()
+                let (email, role, tenantId) = (email, Role(rawValue: role)!, tenant.flatMap(UUID.init(uuidString:)))
+                let settings = context.settings
+                let user = try await context.withDatabase { db in
+                    let hasher = PasswordHasher(parameters: settings.argon2, concurrency: 1)
+                    return try await UserService(db: db, logger: context.logger, hasher: hasher)
+                        .create(email: email, password: line, role: role, tenantId: tenantId, identity: nil, actor: .cli)
+                }
+                print(user.id.uuidString.lowercased())
+            }
+        }
+    }
+}
