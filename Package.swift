@@ -82,9 +82,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "PyTakeTestSupport",
+            dependencies: [
+                "PyTakeCore",
+                "PyTakeServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PyTakeCoreTests",
-            dependencies: ["PyTakeCore"],
+            dependencies: ["PyTakeCore", "PyTakeTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -93,6 +103,7 @@ let package = Package(
                 "PyTakeServer",
                 "PyTakeCore",
                 "PyTakeAPI",
+                "PyTakeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

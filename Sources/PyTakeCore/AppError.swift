@@ -20,6 +20,22 @@ public struct AppError: Error, Sendable, Equatable {
             case .internal: 500
             }
         }
+
+        public var title: String {
+            switch self {
+            case .badRequest: "Bad Request"
+            case .unauthorized: "Unauthorized"
+            case .forbidden: "Forbidden"
+            case .notFound: "Not Found"
+            case .methodNotAllowed: "Method Not Allowed"
+            case .conflict: "Conflict"
+            case .payloadTooLarge: "Content Too Large"
+            case .unprocessable: "Unprocessable Content"
+            case .tooManyRequests: "Too Many Requests"
+            case .unavailable: "Service Unavailable"
+            case .internal: "Internal Server Error"
+            }
+        }
     }
 
     public struct FieldError: Sendable, Equatable, Codable {

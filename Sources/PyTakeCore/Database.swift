@@ -72,9 +72,14 @@ enum JSONColumn {
 
 extension Database {
     /// Runs `body` with a pool that lives only as long as the call (tools, start-up tasks).
+    @discardableResult
     public static func withClient<T: Sendable>(url: DatabaseURL, poolSize: Int = 2, logger: Logger,
                                                _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
-        let client = makeClient(url: url, poolSize: poolSize, logger: logger)
+        // The pool may be asked for a connection before its run() task is scheduled; that is fine
+        // here, so its background logger only speaks up for errors.
+        var backgroundLogger = logger
+        backgroundLogger.logLevel = .error
+        let client = makeClient(url: url, poolSize: poolSize, logger: backgroundLogger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }

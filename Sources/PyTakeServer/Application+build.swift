@@ -43,7 +43,10 @@ public func buildRouter(_ services: AppServices) throws -> Router<AppRequestCont
     router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, logger: services.logger))
 
     let transport = RecordingTransport(router: router)
-    try APIHandler(services: services).registerHandlers(on: transport)
+    try APIHandler(services: services).registerHandlers(
+        on: transport,
+        configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+    )
     for (path, methods) in transport.registered {
         let allow = methods.map(\.rawValue).sorted().joined(separator: ", ")
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !methods.contains(method) {
@@ -66,7 +69,7 @@ final class RecordingTransport: ServerTransport {
         _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
         method: HTTPRequest.Method, path: String
     ) throws {
-        try router.register(handler, method: method, path: path)
+        router.register(handler, method: method, path: path)
         registered[path, default: []].insert(method)
     }
 }
@@ -92,6 +95,7 @@ public func buildApplication(settings: Settings, logger: Logger) async throws ->
                         password: \(admin.password)
 
                     """)
+                fflush(nil)
             }
         } else {
             let pending = try await migrator.status(client: db, logger: logger).filter { !$0.isApplied }

@@ -23,7 +23,7 @@ extension AppError {
     func response(requestId: String) -> Response {
         let status = HTTPResponse.Status(code: kind.status)
         let body = ProblemBody(
-            type: "https://pytake.dev/problems/\(code)", title: status.reasonPhrase, status: kind.status,
+            type: "https://pytake.dev/problems/\(code)", title: kind.title, status: kind.status,
             code: code, detail: detail, requestId: requestId, errors: fieldErrors.isEmpty ? nil : fieldErrors
         )
         let encoder = JSONEncoder()

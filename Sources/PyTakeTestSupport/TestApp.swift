@@ -1,0 +1,111 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import PostgresNIO
+import PyTakeCore
+import PyTakeServer
+
+/// A PyTake server on its own fresh database, with helpers to seed tenants and users.
+public struct TestApp: Sendable {
+    public static let jwtSecret = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+    public let services: AppServices
+    public let url: DatabaseURL
+    public var db: PostgresClient { services.db }
+
+    /// Settings as the server would read them from the environment, plus `overrides`.
+    public static func settings(databaseURL: DatabaseURL, overrides: [String: String] = [:]) throws -> Settings {
+        var environment = [
+            "DATABASE_URL": databaseURL.string,
+            "JWT_SECRET": jwtSecret,
+            "PYTAKE_MIGRATIONS_DIR": TestPostgres.migrationsDirectory,
+            "PYTAKE_PUBLIC_DIR": TestPostgres.publicDirectory,
+            "LOG_LEVEL": "warning",
+        ]
+        environment.merge(overrides) { _, new in new }
+        return try Settings.from(environment: environment)
+    }
+
+    /// Runs `body` against a router-level test client (no sockets); `.live` for a real HTTP server.
+    public static func run<T: Sendable>(
+        _ mode: TestingSetup = .router, overrides: [String: String] = [:],
+        _ body: @Sendable (TestApp, any TestClientProtocol) async throws -> T
+    ) async throws -> T {
+        let url = try await TestPostgres.shared.makeDatabase()
+        do {
+            let settings = try settings(databaseURL: url, overrides: overrides)
+            var logger = Logger(label: "pytake-test-server")
+            logger.logLevel = settings.logLevel
+            let db = Database.makeClient(url: url, poolSize: 10, logger: logger)
+            let services = await AppServices(settings: settings, db: db, jwtSecret: Array(jwtSecret.utf8), logger: logger)
+            var app = Application(router: try buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+            app.addServices(db)
+            let testApp = TestApp(services: services, url: url)
+            let result = try await app.test(mode) { client in try await body(testApp, client) }
+            try await TestPostgres.shared.dropDatabase(url)
+            return result
+        } catch {
+            try? await TestPostgres.shared.dropDatabase(url)
+            throw error
+        }
+    }
+
+    // MARK: seeding
+
+    public static let password = "correct horse battery staple"
+
+    public func createTenant(slug: String, name: String? = nil) async throws -> Tenant {
+        try await services.tenants.create(TenantInput(name: name ?? slug.capitalized, slug: slug), identity: nil, actor: .cli)
+    }
+
+    @discardableResult
+    public func createUser(_ email: String, role: Role, tenant: UUID?) async throws -> User {
+        try await services.users.create(email: email, password: Self.password, role: role, tenantId: tenant, identity: nil, actor: .cli)
+    }
+
+    /// An access token for `user`, issued the way sign-in issues them (no hashing, so tests stay fast).
+    public func token(for user: User) async throws -> String {
+        try await services.tokens.accessToken(for: Identity(userId: user.id, email: user.email, role: user.role, tenantId: user.tenantId))
+    }
+
+    public func count(_ table: String) async throws -> Int {
+        let rows = try await db.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM \(table)"), logger: services.logger)
+        return try await rows.decode(Int.self).first(where: { _ in true }) ?? 0
+    }
+}
+
+// MARK: HTTP helpers
+
+public struct TestResponse: Sendable {
+    public var status: HTTPResponse.Status
+    public var headers: HTTPFields
+    public var body: Data
+
+    public var json: [String: Any] {
+        ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any]) ?? [:]
+    }
+    public var items: [[String: Any]] { (json["items"] as? [[String: Any]]) ?? [] }
+    public var code: String? { json["code"] as? String }
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+extension TestClientProtocol {
+    /// Sends a request with an optional bearer token and JSON body (a dictionary or raw string).
+    public func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: Any? = nil,
+                     headers extra: HTTPFields = [:]) async throws -> TestResponse {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        var body: ByteBuffer?
+        if let json {
+            headers[.contentType] = "application/json"
+            let data = if let raw = json as? String { Data(raw.utf8) } else { try JSONSerialization.data(withJSONObject: json) }
+            body = ByteBuffer(bytes: data)
+        }
+        return try await execute(uri: uri, method: method, headers: headers, body: body) { response in
+            TestResponse(status: response.status, headers: response.headers, body: Data(buffer: response.body))
+        }
+    }
+}
