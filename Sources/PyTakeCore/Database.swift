@@ -28,6 +28,15 @@ public enum Database {
         (error as? PSQLError)?.serverInfo?[.constraintName]
     }
 
+    /// For logs: the server's message and SQLSTATE, never the query's bound values (they can hold secrets).
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return String(describing: error) }
+        if let info = error.serverInfo {
+            return "postgres \(info[.sqlState] ?? "?"): \(info[.message] ?? "")"
+        }
+        return "postgres client error \(error.code)"
+    }
+
     public static func isUniqueViolation(_ error: any Error, constraint name: String) -> Bool {
         sqlState(of: error) == "23505" && constraint(of: error) == name
     }

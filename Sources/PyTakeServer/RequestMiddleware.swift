@@ -22,6 +22,7 @@ struct RequestMiddleware: RouterMiddleware {
         let requestId = Self.requestID(from: request.headers[Self.requestIDHeader])
         var response: Response
         var failure: AppError?
+        var underlying: (any Error)?
         do {
             var request = request
             if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
@@ -38,6 +39,7 @@ struct RequestMiddleware: RouterMiddleware {
         } catch {
             let problem = Self.problem(for: error, maxBodyBytes: maxBodyBytes)
             failure = problem
+            underlying = (error as? ServerError)?.underlyingError ?? error
             response = problem.response(requestId: requestId)
         }
         response.headers[Self.requestIDHeader] = requestId
@@ -55,7 +57,11 @@ struct RequestMiddleware: RouterMiddleware {
         if let endpoint = context.endpointPath { metadata["route"] = "\(endpoint)" }
         if let failure {
             metadata["code"] = "\(failure.code)"
-            if failure.kind == .internal { logger.error("request failed", metadata: metadata) }
+            if failure.kind == .internal || failure.kind == .unavailable, let underlying {
+                metadata["error"] = "\(Database.describe(underlying))"
+                logger.error("request failed", metadata: metadata)
+                return response
+            }
         }
         logger.info("request", metadata: metadata)
         return response
