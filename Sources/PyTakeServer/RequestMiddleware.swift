@@ -30,7 +30,11 @@ struct RequestMiddleware: RouterMiddleware {
             }
             if [.post, .put, .patch].contains(request.method) {
                 let body = try await request.collectBody(upTo: maxBodyBytes)
-                request.body = .init(buffer: body)
+                // A known length lets the API layer tell "no body" from "empty JSON".
+                var head = request.head
+                head.headerFields[.contentLength] = String(body.readableBytes)
+                head.headerFields[.transferEncoding] = nil
+                request = Request(head: head, body: .init(buffer: body))
             }
             let scope = RequestScope(requestId: requestId, clientIP: context.clientIP, authentication: await authenticate(request))
             response = try await RequestScope.$current.withValue(scope) {

@@ -79,7 +79,7 @@ public struct TestApp: Sendable {
 
 // MARK: HTTP helpers
 
-public struct TestResponse: Sendable {
+public struct APIResponse: Sendable {
     public var status: HTTPResponse.Status
     public var headers: HTTPFields
     public var body: Data
@@ -95,7 +95,7 @@ public struct TestResponse: Sendable {
 extension TestClientProtocol {
     /// Sends a request with an optional bearer token and JSON body (a dictionary or raw string).
     public func call(_ method: HTTPRequest.Method, _ uri: String, token: String? = nil, json: Any? = nil,
-                     headers extra: HTTPFields = [:]) async throws -> TestResponse {
+                     headers extra: HTTPFields = [:]) async throws -> APIResponse {
         var headers = extra
         if let token { headers[.authorization] = "Bearer \(token)" }
         var body: ByteBuffer?
@@ -105,7 +105,7 @@ extension TestClientProtocol {
             body = ByteBuffer(bytes: data)
         }
         return try await execute(uri: uri, method: method, headers: headers, body: body) { response in
-            TestResponse(status: response.status, headers: response.headers, body: Data(buffer: response.body))
+            APIResponse(status: response.status, headers: response.headers, body: Data(buffer: response.body))
         }
     }
 }
