@@ -53,7 +53,7 @@ public struct AuthService: Sendable {
         }
         try await throttle.recordSuccess(email: email)
         guard account.tenantStatus == nil || account.tenantStatus == TenantStatus.active.rawValue else { throw Self.tenantInactive }
-        return try await db.withTransaction(logger: logger) { tx in
+        return try await db.transaction(logger: logger) { tx in
             let pair = try await issue(tx, identity: account.identity, familyId: UUID())
             try await AuditLog.record(tx, logger: logger, tenantId: account.identity.tenantId,
                                       actor: AuditActor(account.identity, requestId: requestId),
@@ -71,7 +71,7 @@ public struct AuthService: Sendable {
         else { throw Self.invalidRefresh }
 
         enum Outcome: Sendable { case issued(TokenPair), reused, invalid, inactive }
-        let outcome: Outcome = try await db.withTransaction(logger: logger) { tx in
+        let outcome: Outcome = try await db.transaction(logger: logger) { tx in
             let rows = try await tx.query("""
                 UPDATE refresh_tokens SET used_at = now()
                 WHERE id = \(tokenId) AND family_id = \(familyId) AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
@@ -104,7 +104,7 @@ public struct AuthService: Sendable {
 
     /// Revokes the given refresh token's family, or all of the user's sessions when none is given.
     public func logout(identity: Identity, refreshToken: String?, requestId: String?) async throws {
-        try await db.withTransaction(logger: logger) { tx in
+        try await db.transaction(logger: logger) { tx in
             if let refreshToken {
                 guard let claims = await tokens.verifyRefresh(refreshToken),
                       claims.sub.value == identity.userId.uuidString.lowercased(),

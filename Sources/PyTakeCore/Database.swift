@@ -19,6 +19,12 @@ public enum Database {
         return PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
+    /// The error inside a `PostgresTransactionError`, or `error` itself.
+    public static func unwrap(_ error: any Error) -> any Error {
+        guard let error = error as? PostgresTransactionError else { return error }
+        return error.closureError ?? error.beginError ?? error.commitError ?? error
+    }
+
     /// SQLSTATE of a server error, if `error` is one.
     public static func sqlState(of error: any Error) -> String? {
         (error as? PSQLError)?.serverInfo?[.sqlState]
@@ -30,6 +36,7 @@ public enum Database {
 
     /// For logs: the server's message and SQLSTATE, never the query's bound values (they can hold secrets).
     public static func describe(_ error: any Error) -> String {
+        let error = unwrap(error)
         guard let error = error as? PSQLError else { return String(describing: error) }
         if let info = error.serverInfo {
             return "postgres \(info[.sqlState] ?? "?"): \(info[.message] ?? "")"
@@ -43,6 +50,7 @@ public enum Database {
 
     /// True when the failure means "the database is away", not "the query is wrong".
     public static func isUnavailable(_ error: any Error) -> Bool {
+        let error = unwrap(error)
         // The pool's own errors (e.g. its circuit breaker tripped because connecting keeps failing)
         // live in a module postgres-nio does not export, so they are recognised by type name.
         if String(reflecting: type(of: error)).contains("ConnectionPoolError") { return true }
@@ -57,9 +65,26 @@ public enum Database {
     }
 }
 
+extension PostgresClient {
+    /// `withTransaction`, but a failure inside it is rethrown as itself: postgres-nio wraps it in
+    /// `PostgresTransactionError`, which would hide domain errors and constraint violations.
+    public func transaction<Result>(
+        logger: Logger,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        do {
+            return try await withTransaction(logger: logger, isolation: isolation, body)
+        } catch {
+            throw Database.unwrap(error)
+        }
+    }
+}
+
 extension AppError {
     /// The problem to show for any error: itself when it is one, 503 when the database is away, else 500.
     public static func from(_ error: any Error) -> AppError {
+        let error = Database.unwrap(error)
         if let error = error as? AppError { return error }
         if Database.isUnavailable(error) { return .databaseUnavailable }
         return AppError(.internal, code: "internal_error", "An unexpected error occurred; it has been logged.")

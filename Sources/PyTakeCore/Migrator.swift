@@ -95,7 +95,7 @@ public struct Migrator: Sendable {
                             )
                         }
                     } catch {
-                        let message = (error as? PSQLError)?.serverInfo?[.message] ?? String(reflecting: error)
+                        let message = Database.describe(error)
                         throw MigrationError("migration \(migration.name) failed and was rolled back: \(message)")
                     }
                     logger.info("applied migration", metadata: [

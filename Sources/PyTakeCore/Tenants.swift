@@ -132,7 +132,7 @@ public struct TenantService: Sendable {
         v.check(input.status != .deleted, "status", "a new tenant is active or suspended")
         try v.finish()
         do {
-            return try await db.withTransaction(logger: logger) { tx in
+            return try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     INSERT INTO clients (name, slug, timezone, status, tools_config, api_url, token, whatsapp_provider)
                     VALUES (\(input.name), \(input.slug), \(input.timezone ?? "UTC"), \((input.status ?? .active).rawValue),
@@ -198,7 +198,7 @@ public struct TenantService: Sendable {
         }
         try v.finish()
         do {
-            return try await db.withTransaction(logger: logger) { tx in
+            return try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     UPDATE clients SET
                         name = coalesce(\(patch.name), name),
@@ -231,7 +231,7 @@ public struct TenantService: Sendable {
     public func delete(_ id: UUID, identity: Identity, actor: AuditActor) async throws {
         guard Access.canSee(identity, tenant: id) else { throw AppError.notFound("Tenant") }
         try Access.requirePlatformAdmin(identity)
-        try await db.withTransaction(logger: logger) { tx in
+        try await db.transaction(logger: logger) { tx in
             let rows = try await tx.query("""
                 UPDATE clients SET status = 'deleted', deleted_at = now(), updated_at = now()
                 WHERE id = \(id) AND status <> 'deleted' RETURNING id

@@ -80,7 +80,7 @@ public struct UserService: Sendable {
         }
         let hash = try await hasher.hash(password)
         do {
-            return try await db.withTransaction(logger: logger) { tx in
+            return try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     INSERT INTO users (email, password_hash, role, tenant_id)
                     VALUES (\(email), \(hash), \(role.rawValue), \(tenantId))
@@ -141,7 +141,7 @@ public struct UserService: Sendable {
         _ = try await get(tenantId: tenantId, userId: userId, identity: identity)
         let hash: String? = if let password = patch.password { try await hasher.hash(password) } else { nil }
         do {
-            return try await db.withTransaction(logger: logger) { tx in
+            return try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     UPDATE users SET
                         email = coalesce(\(email), email),
@@ -177,7 +177,7 @@ public struct UserService: Sendable {
         guard user.id != identity.userId else {
             throw AppError(.conflict, code: "cannot_delete_self", "You cannot delete your own account.")
         }
-        try await db.withTransaction(logger: logger) { tx in
+        try await db.transaction(logger: logger) { tx in
             // refresh_tokens go with the user (ON DELETE CASCADE); audit rows keep the id and email.
             try await tx.query("DELETE FROM users WHERE id = \(userId) AND tenant_id = \(tenantId)", logger: logger)
             try await AuditLog.record(tx, logger: logger, tenantId: tenantId, actor: actor, action: "user.delete",

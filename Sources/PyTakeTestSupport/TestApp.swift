@@ -100,7 +100,7 @@ extension TestClientProtocol {
         if let token { headers[.authorization] = "Bearer \(token)" }
         var body: ByteBuffer?
         if let json {
-            headers[.contentType] = "application/json"
+            if headers[.contentType] == nil { headers[.contentType] = "application/json" }
             let data = if let raw = json as? String { Data(raw.utf8) } else { try JSONSerialization.data(withJSONObject: json) }
             body = ByteBuffer(bytes: data)
         }
