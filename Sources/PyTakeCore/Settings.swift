@@ -26,6 +26,8 @@ public struct Settings: Sendable {
     public var publicDirectory: String
     public var migrationsDirectory: String
     public var maxBodyBytes: Int
+    /// A request still running after this many seconds answers 503 (typically: the database is away).
+    public var requestTimeoutSeconds: Int
     public var loginThrottle: LoginThrottle.Policy
     public var argon2: PasswordHasher.Parameters
     public var passwordHashConcurrency: Int
@@ -77,6 +79,7 @@ public struct Settings: Sendable {
         publicDirectory = string("pytake.public.dir", default: "public")
         migrationsDirectory = string("pytake.migrations.dir", default: "migrations")
         maxBodyBytes = try int("max.body.bytes", "MAX_BODY_BYTES", default: 1 << 20, range: 1024...(64 << 20))
+        requestTimeoutSeconds = try int("request.timeout.seconds", "REQUEST_TIMEOUT_SECONDS", default: 15, range: 1...600)
 
         loginThrottle = LoginThrottle.Policy(
             maxFailuresPerAccount: try int("login.max.failures.per.account", "LOGIN_MAX_FAILURES_PER_ACCOUNT", default: 5, range: 1...10_000),

@@ -38,8 +38,9 @@ public struct AppServices: Sendable {
 /// path does not declare, and problem+json for everything that fails.
 public func buildRouter(_ services: AppServices) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: RequestMiddleware(tokens: services.tokens, maxBodyBytes: services.settings.maxBodyBytes,
-                                             logger: services.logger))
+    router.add(middleware: RequestMiddleware(
+        tokens: services.tokens, maxBodyBytes: services.settings.maxBodyBytes,
+        timeout: .seconds(services.settings.requestTimeoutSeconds), logger: services.logger))
     router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, logger: services.logger))
 
     let transport = RecordingTransport(router: router)

@@ -12,6 +12,7 @@ struct RequestMiddleware: RouterMiddleware {
 
     let tokens: TokenService
     let maxBodyBytes: Int
+    let timeout: Duration
     let logger: Logger
 
     static let requestIDHeader = HTTPField.Name("X-Request-Id")!
@@ -37,8 +38,13 @@ struct RequestMiddleware: RouterMiddleware {
                 request = Request(head: head, body: .init(buffer: body))
             }
             let scope = RequestScope(requestId: requestId, clientIP: context.clientIP, authentication: await authenticate(request))
-            response = try await RequestScope.$current.withValue(scope) {
-                try await next(request, context)
+            let prepared = request
+            response = try await withoutActuallyEscaping(next) { next in
+                // The responder chain is made of Sendable parts; only the closure type is not marked so.
+                nonisolated(unsafe) let next = next
+                return try await RequestScope.$current.withValue(scope) {
+                    try await Self.withDeadline(timeout) { try await next(prepared, context) }
+                }
             }
         } catch {
             let problem = Self.problem(for: error, maxBodyBytes: maxBodyBytes)
@@ -69,6 +75,20 @@ struct RequestMiddleware: RouterMiddleware {
         }
         logger.info("request", metadata: metadata)
         return response
+    }
+
+    /// Runs `work`, cancelling it after `timeout`. Waiting for a database connection has no limit
+    /// of its own in the pool, so without this a request would hang while the database is away.
+    static func withDeadline(_ timeout: Duration, _ work: @escaping @Sendable () async throws -> Response) async throws -> Response {
+        try await withThrowingTaskGroup(of: Response.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw AppError(.unavailable, code: "request_timeout", "The request took too long; the database may be unavailable. Try again shortly.")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
     }
 
     private func authenticate(_ request: Request) async -> RequestScope.Authentication {

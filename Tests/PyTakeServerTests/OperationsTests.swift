@@ -59,7 +59,8 @@ import Testing
 
     @Test func readinessFailsWhenTheDatabaseIsAway() async throws {
         // A pool pointed at a port where nothing listens.
-        let settings = try TestApp.settings(databaseURL: DatabaseURL(host: "127.0.0.1", port: 9, username: "x", password: nil, database: "x"))
+        let settings = try TestApp.settings(databaseURL: DatabaseURL(host: "127.0.0.1", port: 9, username: "x", password: nil, database: "x"),
+                                            overrides: ["REQUEST_TIMEOUT_SECONDS": "3"])
         var logger = Logger(label: "readiness-test")
         logger.logLevel = .critical
         let db = Database.makeClient(url: try DatabaseURL(parsing: settings.databaseURL!), poolSize: 1, logger: logger)
@@ -73,6 +74,7 @@ import Testing
             #expect(ready.code == "database_unavailable")
             let login = try await client.call(.post, "/api/v1/auth/login", json: ["email": "a@b.test", "password": "whatever it is"])
             #expect(login.status == .serviceUnavailable)
+            #expect(login.headers[.contentType] == "application/problem+json")
         }
     }
 }
