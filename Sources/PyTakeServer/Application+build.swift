@@ -46,7 +46,7 @@ public func buildRouter(_ services: AppServices) throws -> Router<AppRequestCont
     let transport = RecordingTransport(router: router)
     try APIHandler(services: services).registerHandlers(
         on: transport,
-        configuration: .init(dateTranscoder: .iso8601WithFractionalSeconds, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+        configuration: .init(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
     )
     for (path, methods) in transport.registered {
         let allow = methods.map(\.rawValue).sorted().joined(separator: ", ")

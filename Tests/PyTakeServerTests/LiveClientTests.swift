@@ -1,0 +1,81 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import OpenAPIAsyncHTTPClient
+import OpenAPIRuntime
+import PyTakeAPI
+import PyTakeCore
+import PyTakeTestSupport
+import Testing
+
+/// Adds the bearer token to every request of the generated client.
+struct BearerAuth: ClientMiddleware {
+    let token: String
+    func intercept(
+        _ request: HTTPRequest, body: HTTPBody?, baseURL: URL, operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        request.headerFields[.authorization] = "Bearer \(token)"
+        return try await next(request, body, baseURL)
+    }
+}
+
+/// Drives a real PyTake HTTP server on a loopback port with the Swift client generated from openapi.yaml.
+@Suite struct LiveClientTests {
+    @Test func generatedClientSignsInAndManagesTenantsAndUsers() async throws {
+        try await TestApp.run(.live) { app, testClient in
+            _ = try await app.createUser("root@pytake.test", role: .platformAdmin, tenant: nil)
+            let port = try #require(testClient.port)
+            let serverURL = URL(string: "http://127.0.0.1:\(port)")!
+            let transport = AsyncHTTPClientTransport(configuration: .init(client: HTTPClient.shared, timeout: .seconds(30)))
+
+            let anonymous = Client(serverURL: serverURL, transport: transport)
+            let signIn = try await anonymous.login(body: .json(.init(email: "root@pytake.test", password: TestApp.password)))
+            let pair = try signIn.ok.body.json
+            #expect(pair.tokenType == .bearer)
+
+            let badSignIn = try await anonymous.login(body: .json(.init(email: "root@pytake.test", password: "wrong password!!")))
+            let problem = try badSignIn.unauthorized.body.applicationProblemJson
+            #expect(problem.code == "invalid_credentials")
+
+            let client = Client(serverURL: serverURL, transport: transport, middlewares: [BearerAuth(token: pair.accessToken)])
+            let me = try await client.getMe().ok.body.json
+            #expect(me.role == .platformAdmin)
+            #expect(me.tenantId == nil)
+
+            let tenant = try await client.createTenant(body: .json(.init(
+                name: "Acme", slug: "acme", timezone: "America/Sao_Paulo",
+                toolsConfig: .init(additionalProperties: try OpenAPIObjectContainer(unvalidatedValue: ["debounce_seconds": 5])),
+                token: "legacy-token-abcd1234"
+            ))).created.body.json
+            #expect(tenant.tokenMasked == "••••1234")
+            #expect(tenant.status == .active)
+
+            let fetched = try await client.getTenant(path: .init(tenantId: tenant.id)).ok.body.json
+            #expect(fetched.name == "Acme")
+            #expect(fetched.toolsConfig.additionalProperties.value["debounce_seconds"] as? Int == 5)
+
+            let user = try await client.createUser(
+                path: .init(tenantId: tenant.id),
+                body: .json(.init(email: "agent@acme.test", password: "a long enough password", role: .agent))
+            ).created.body.json
+            let users = try await client.listUsers(path: .init(tenantId: tenant.id)).ok.body.json
+            #expect(users.items.map(\.id) == [user.id])
+
+            let missing = try await client.getTenant(path: .init(tenantId: UUID().uuidString))
+            #expect(try missing.notFound.body.applicationProblemJson.code == "not_found")
+
+            let invalid = try await client.updateTenant(path: .init(tenantId: tenant.id), body: .json(.init(timezone: "Mars/Base")))
+            #expect(try invalid.unprocessableContent.body.applicationProblemJson.errors?.first?.field == "timezone")
+
+            let audit = try await client.listAuditLog(path: .init(tenantId: tenant.id), query: .init(limit: 10)).ok.body.json
+            #expect(audit.items.map(\.action) == ["user.create", "tenant.create"])
+
+            let refreshed = try await anonymous.refreshTokens(body: .json(.init(refreshToken: pair.refreshToken))).ok.body.json
+            #expect(refreshed.refreshToken != pair.refreshToken)
+            #expect(try await client.logout(body: .json(.init(refreshToken: refreshed.refreshToken))) == .noContent(.init()))
+        }
+    }
+}
