@@ -79,37 +79,11 @@ public struct EmbeddedPostgres: Sendable {
         // is (pg_ctl fails when it cannot read its current directory).
         let command = ["/usr/bin/env", "-C", "/", executable] + arguments
         let argv = asPostgres ? ["/sbin/runuser", "-u", "postgres", "--"] + command : command
-        let (status, output) = try Self.spawn(argv)
+        let (status, output) = try Subprocess.run(argv)
         guard status == 0 else {
             throw Failure(description: "\((executable as NSString).lastPathComponent) exited with \(status): \(output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(400))")
         }
         return output
-    }
-
-    /// posix_spawn + waitpid rather than Foundation's Process, whose exit monitoring can stall in
-    /// some hosts (test runners). Output goes to a file, not a pipe: the server that `pg_ctl start`
-    /// leaves running inherits the descriptor, and a pipe would never reach end-of-file.
-    static func spawn(_ argv: [String]) throws -> (status: Int32, output: String) {
-        let outputPath = NSTemporaryDirectory() + "pytake-pg-\(UUID().uuidString).log"
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, environ)
-        guard spawned == 0 else {
-            throw Failure(description: "cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = status & 0x7f == 0
-        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
     }
 
     /// `PG_BIN_DIR`, else the newest `/usr/lib/postgresql/N/bin` (Debian), else `pg_config --bindir`.

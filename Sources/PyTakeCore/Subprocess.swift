@@ -1,0 +1,43 @@
+import Foundation
+
+/// Runs a program to completion and returns its exit status and combined output.
+///
+/// posix_spawn + waitpid rather than Foundation's Process, whose exit monitoring can stall in some
+/// hosts (test runners). Output goes to a file, not a pipe: a daemon the program leaves running
+/// (`pg_ctl start`) inherits the descriptor, and a pipe would then never reach end-of-file.
+/// This blocks the calling thread; call it off the cooperative pool when others need to run.
+public enum Subprocess {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func run(_ argv: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        let outputPath = NSTemporaryDirectory() + "pytake-subprocess-\(UUID().uuidString).log"
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var variables = ProcessInfo.processInfo.environment
+        variables.merge(environment) { _, new in new }
+        let cEnvironment = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let cArguments = argv.map { strdup($0) } + [nil]
+        defer {
+            cArguments.forEach { free($0) }
+            cEnvironment.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
+        guard spawned == 0 else {
+            throw Failure(description: "cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exited = status & 0x7f == 0
+        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+    }
+}
