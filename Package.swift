@@ -92,6 +92,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "pytake-bench-signin",
+            dependencies: [
+                "CArgon2",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "bench/SignInBench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PyTakeCoreTests",
             dependencies: ["PyTakeCore", "PyTakeTestSupport"],
