@@ -72,7 +72,7 @@ public struct UserService: Sendable {
         if role == .platformAdmin {
             v.check(tenantId == nil && identity == nil, "role", "platform_admin is created with pytake-admin and belongs to no tenant")
         } else {
-            v.check(tenantId != nil, "tenant", "a \(role.rawValue) must belong to a tenant")
+            v.check(tenantId != nil, "tenant", "\(role.rawValue) users belong to a tenant (pass its id)")
         }
         try v.finish()
         if let tenantId, try await !TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: false) {

@@ -50,7 +50,7 @@ public func buildRouter(_ services: AppServices) throws -> Router<AppRequestCont
     )
     for (path, methods) in transport.registered {
         let allow = methods.map(\.rawValue).sorted().joined(separator: ", ")
-        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !methods.contains(method) {
+        for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete, .options] where !methods.contains(method) {
             router.on(RouterPath(path), method: method) { _, _ -> Response in
                 throw AppError(.methodNotAllowed, code: "method_not_allowed", "\(method.rawValue) is not supported here; use \(allow).", allow: allow)
             }
