@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import Synchronization
 
 /// Issues and verifies JWTs per RFC 8725: HS256 only (pinned; the header's `alg` is never trusted),
 /// `iss`, `aud`, `exp` and `typ` checked. Access tokens carry `typ: at+jwt` (RFC 9068) and refresh
@@ -46,6 +47,8 @@ public struct TokenService: Sendable {
     public let accessTTL: Int
     public let refreshTTL: Int
     private let keys: JWTKeyCollection
+    /// Clients send the same access token for its whole life; verifying it once is enough.
+    private let verifiedAccess = VerifiedTokenCache(capacity: 10_000)
 
     public init(secret: [UInt8], issuer: String, audience: String, accessTTL: Int, refreshTTL: Int) async {
         self.issuer = issuer
@@ -86,13 +89,16 @@ public struct TokenService: Sendable {
 
     /// The identity in a valid access token, or nil for anything else (forged, expired, wrong kind).
     public func verifyAccess(_ token: String) async -> Identity? {
+        if let cached = verifiedAccess.identity(for: token) { return cached }
         guard let claims = await verify(token, kind: .access, as: AccessClaims.self),
               let userId = UUID(uuidString: claims.sub.value),
               let role = Role(rawValue: claims.role)
         else { return nil }
         let tenantId = claims.tid.flatMap(UUID.init(uuidString:))
         guard (role == .platformAdmin) == (tenantId == nil) else { return nil }
-        return Identity(userId: userId, email: claims.email, role: role, tenantId: tenantId)
+        let identity = Identity(userId: userId, email: claims.email, role: role, tenantId: tenantId)
+        verifiedAccess.remember(token, identity: identity, expires: claims.exp.value)
+        return identity
     }
 
     public func verifyRefresh(_ token: String) async -> RefreshClaims? {
@@ -114,6 +120,36 @@ public struct TokenService: Sendable {
         guard let claims = try? await keys.verify(token, as: Claims.self) else { return nil }
         guard claims.iss.value == issuer, claims.aud.value.contains(audience) else { return nil }
         return claims
+    }
+}
+
+/// Access tokens already verified, until they expire. Holds only tokens that passed every check,
+/// so a lookup can never accept something verification would refuse (until `exp`, as without it).
+final class VerifiedTokenCache: Sendable {
+    private let entries: Mutex<[String: (identity: Identity, expires: Date)]> = Mutex([:])
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func identity(for token: String, now: Date = Date()) -> Identity? {
+        entries.withLock { entries in
+            guard let entry = entries[token] else { return nil }
+            if entry.expires > now { return entry.identity }
+            entries[token] = nil
+            return nil
+        }
+    }
+
+    func remember(_ token: String, identity: Identity, expires: Date) {
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                let now = Date()
+                entries = entries.filter { $0.value.expires > now }
+                // Still full of live tokens: start over rather than grow without bound.
+                if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[token] = (identity, expires)
+        }
     }
 }
 

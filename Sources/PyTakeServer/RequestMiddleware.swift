@@ -58,6 +58,21 @@ struct RequestMiddleware: RouterMiddleware {
         response.headers[.contentSecurityPolicy] =
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
+        if let failure, failure.kind == .internal || failure.kind == .unavailable {
+            var metadata = accessLogMetadata(request, context, response, requestId, started)
+            metadata["code"] = "\(failure.code)"
+            metadata["error"] = "\(underlying.map(Database.describe) ?? failure.detail)"
+            logger.error("request failed", metadata: metadata)
+        } else if logger.logLevel <= .info {
+            var metadata = accessLogMetadata(request, context, response, requestId, started)
+            if let failure { metadata["code"] = "\(failure.code)" }
+            logger.info("request", metadata: metadata)
+        }
+        return response
+    }
+
+    private func accessLogMetadata(_ request: Request, _ context: Context, _ response: Response, _ requestId: String,
+                                   _ started: ContinuousClock.Instant) -> Logger.Metadata {
         let elapsed = ContinuousClock.now - started
         var metadata: Logger.Metadata = [
             "request_id": "\(requestId)", "method": "\(request.method.rawValue)", "path": "\(request.uri.path)",
@@ -65,16 +80,7 @@ struct RequestMiddleware: RouterMiddleware {
             "ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
         ]
         if let endpoint = context.endpointPath { metadata["route"] = "\(endpoint)" }
-        if let failure {
-            metadata["code"] = "\(failure.code)"
-            if failure.kind == .internal || failure.kind == .unavailable, let underlying {
-                metadata["error"] = "\(Database.describe(underlying))"
-                logger.error("request failed", metadata: metadata)
-                return response
-            }
-        }
-        logger.info("request", metadata: metadata)
-        return response
+        return metadata
     }
 
     /// Runs `work`, cancelling it after `timeout`. Waiting for a database connection has no limit
@@ -104,7 +110,8 @@ struct RequestMiddleware: RouterMiddleware {
            incoming.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
             return incoming
         }
-        return randomToken(bytes: 12)
+        let hex = String(UInt64.random(in: .min ... .max), radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     static func tooLarge(_ limit: Int) -> AppError {

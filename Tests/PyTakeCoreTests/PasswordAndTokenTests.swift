@@ -63,6 +63,15 @@ import Testing
         #expect(await tokens.verifyAccess(Self.sign(#"{"alg":"HS256","typ":"at+jwt"}"#, payload())) == identity)
     }
 
+    @Test func aRememberedTokenStillExpires() async throws {
+        let tokens = await service(ttl: 1)
+        let token = try await tokens.accessToken(for: identity)
+        #expect(await tokens.verifyAccess(token) == identity)
+        #expect(await tokens.verifyAccess(token) == identity, "second look, from the cache")
+        try await Task.sleep(for: .milliseconds(1_100))
+        #expect(await tokens.verifyAccess(token) == nil)
+    }
+
     @Test func rejectsAlgNone() async throws {
         let tokens = await service()
         let unsigned = Self.b64(#"{"alg":"none","typ":"at+jwt"}"#) + "." + Self.b64(payload()) + "."
