@@ -36,10 +36,13 @@ public struct AuthService: Sendable {
 
     public func login(email rawEmail: String, password: String, ip: String, requestId: String?) async throws -> TokenPair {
         let email = UserRules.normalize(email: rawEmail)
-        if let wait = try await throttle.retryAfter(email: email, ip: ip) {
+        // Independent reads, so they travel to the database together.
+        async let throttled = throttle.check(email: email, ip: ip)
+        async let fetched = fetchAccount(email: email)
+        let (state, account) = try await (throttled, fetched)
+        if let wait = state.retryAfter {
             throw AppError(.tooManyRequests, code: "login_throttled", "Too many failed sign-ins; try again in \(wait) seconds.", retryAfter: wait)
         }
-        let account = try await fetchAccount(email: email)
         let ok: Bool
         if let account, password.count <= PasswordHasher.maximumPasswordLength * 4 {
             ok = try await hasher.verify(password, against: account.passwordHash)
@@ -51,20 +54,16 @@ public struct AuthService: Sendable {
             logger.info("sign-in failed", metadata: ["ip": "\(ip)"])
             throw Self.invalidCredentials
         }
-        try await throttle.recordSuccess(email: email)
+        if state.accountHasFailures { try await throttle.recordSuccess(email: email) }
         guard account.tenantStatus == nil || account.tenantStatus == TenantStatus.active.rawValue else { throw Self.tenantInactive }
-        return try await db.transaction(logger: logger) { tx in
-            let pair = try await issue(tx, identity: account.identity, familyId: UUID())
-            try await AuditLog.record(tx, logger: logger, tenantId: account.identity.tenantId,
-                                      actor: AuditActor(account.identity, requestId: requestId),
-                                      action: "auth.login", targetType: "user", targetId: account.identity.userId.uuidString.lowercased())
-            return pair
+        return try await db.withConnection { connection in
+            try await issue(connection, identity: account.identity, familyId: UUID(), action: "auth.login", requestId: requestId)
         }
     }
 
     /// Rotates a refresh token. Presenting one that was already used revokes its whole family:
     /// either the client or an attacker holds a copy, and we cannot tell which.
-    public func refresh(_ token: String) async throws -> TokenPair {
+    public func refresh(_ token: String, requestId: String?) async throws -> TokenPair {
         guard let claims = await tokens.verifyRefresh(token),
               let tokenId = UUID(uuidString: claims.jti.value),
               let familyId = UUID(uuidString: claims.fam)
@@ -85,7 +84,7 @@ public struct AuthService: Sendable {
             }
             guard let account = try await fetchAccount(tx, userId: userId) else { return .invalid }
             guard account.tenantStatus == nil || account.tenantStatus == TenantStatus.active.rawValue else { return .inactive }
-            return .issued(try await issue(tx, identity: account.identity, familyId: familyId))
+            return .issued(try await issue(tx, identity: account.identity, familyId: familyId, action: "auth.refresh", requestId: requestId))
         }
         switch outcome {
         case .issued(let pair):
@@ -124,12 +123,21 @@ public struct AuthService: Sendable {
         try await db.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = \(familyId) AND revoked_at IS NULL", logger: logger)
     }
 
-    private func issue(_ tx: PostgresConnection, identity: Identity, familyId: UUID) async throws -> TokenPair {
+    /// Stores a new refresh token and its audit row in one statement (one round trip, atomic even
+    /// outside a transaction), then signs the pair.
+    private func issue(_ connection: PostgresConnection, identity: Identity, familyId: UUID,
+                       action: String, requestId: String?) async throws -> TokenPair {
         let tokenId = UUID()
         let now = Date()
         let expiresAt = now.addingTimeInterval(TimeInterval(tokens.refreshTTL))
-        try await tx.query("""
-            INSERT INTO refresh_tokens (id, family_id, user_id, expires_at) VALUES (\(tokenId), \(familyId), \(identity.userId), \(expiresAt))
+        let actor = AuditActor(identity, requestId: requestId)
+        try await connection.query("""
+            WITH issued AS (
+                INSERT INTO refresh_tokens (id, family_id, user_id, expires_at)
+                VALUES (\(tokenId), \(familyId), \(identity.userId), \(expiresAt)) RETURNING user_id
+            )
+            INSERT INTO audit_logs (tenant_id, actor_id, actor_email, action, target_type, target_id, request_id)
+            SELECT \(identity.tenantId), \(actor.userId), \(actor.email), \(action), 'user', user_id::text, \(actor.requestId) FROM issued
             """, logger: logger)
         return TokenPair(
             accessToken: try await tokens.accessToken(for: identity, now: now),

@@ -30,20 +30,29 @@ public struct LoginThrottle: Sendable {
     static func accountKey(_ email: String) -> String { "account:" + email }
     static func ipKey(_ ip: String) -> String { "ip:" + ip }
 
-    /// Seconds to wait when either counter is over its limit, else nil.
-    public func retryAfter(email: String, ip: String) async throws -> Int? {
+    public struct State: Sendable {
+        /// Seconds to wait when either counter is over its limit.
+        public var retryAfter: Int?
+        /// Whether the account has failures in the current window (to clear on success).
+        public var accountHasFailures: Bool
+    }
+
+    public func check(email: String, ip: String) async throws -> State {
         let rows = try await db.query("""
             SELECT key, failures, greatest(1, ceil(extract(epoch FROM window_start + \(policy.windowSeconds) * interval '1 second' - now())))::int8
             FROM login_throttle
             WHERE key IN (\(Self.accountKey(email)), \(Self.ipKey(ip)))
               AND window_start > now() - \(policy.windowSeconds) * interval '1 second'
             """, logger: logger)
-        var wait: Int?
+        var state = State(retryAfter: nil, accountHasFailures: false)
         for try await (key, failures, remaining) in rows.decode((String, Int, Int).self) {
-            let limit = key.hasPrefix("account:") ? policy.maxFailuresPerAccount : policy.maxFailuresPerIP
-            if failures >= limit { wait = max(wait ?? 0, remaining) }
+            let isAccount = key.hasPrefix("account:")
+            if isAccount { state.accountHasFailures = true }
+            if failures >= (isAccount ? policy.maxFailuresPerAccount : policy.maxFailuresPerIP) {
+                state.retryAfter = max(state.retryAfter ?? 0, remaining)
+            }
         }
-        return wait
+        return state
     }
 
     public func recordFailure(email: String, ip: String) async throws {

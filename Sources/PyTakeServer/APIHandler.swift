@@ -42,7 +42,7 @@ struct APIHandler: APIProtocol {
 
     func refreshTokens(_ input: Operations.RefreshTokens.Input) async throws -> Operations.RefreshTokens.Output {
         guard case .json(let body) = input.body else { throw Self.unsupportedBody }
-        return .ok(.init(body: .json(Self.tokenPair(try await services.auth.refresh(body.refreshToken)))))
+        return .ok(.init(body: .json(Self.tokenPair(try await services.auth.refresh(body.refreshToken, requestId: scope.requestId)))))
     }
 
     func logout(_ input: Operations.Logout.Input) async throws -> Operations.Logout.Output {

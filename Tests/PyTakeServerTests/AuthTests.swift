@@ -45,6 +45,8 @@ import Testing
             let other = try await login(client, "agent@acme.test")
             let otherRefresh = try #require(other.json["refresh_token"] as? String)
             #expect(try await client.call(.post, "/api/v1/auth/refresh", json: ["refresh_token": otherRefresh]).status == .ok)
+            #expect(try await app.count("audit_logs WHERE action = 'auth.login'") == 2)
+            #expect(try await app.count("audit_logs WHERE action = 'auth.refresh'") == 2, "one per successful rotation")
         }
     }
 
