@@ -65,15 +65,17 @@ import Testing
         logger.logLevel = .critical
         let db = Database.makeClient(url: try DatabaseURL(parsing: settings.databaseURL!), poolSize: 1, logger: logger)
         let services = await AppServices(settings: settings, db: db, jwtSecret: Array(TestApp.jwtSecret.utf8), logger: logger)
-        var app = Application(router: try buildRouter(services), logger: logger)
+        var app = Application(router: try buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
         app.addServices(db)
-        try await app.test(.router) { client in
+        // Live: the deadline runs on the connection's event loop.
+        try await app.test(.live) { client in
             #expect(try await client.call(.get, "/healthz").status == .ok)
             let ready = try await client.call(.get, "/readyz")
             #expect(ready.status == .serviceUnavailable)
             #expect(ready.code == "database_unavailable")
             let login = try await client.call(.post, "/api/v1/auth/login", json: ["email": "a@b.test", "password": "whatever it is"])
             #expect(login.status == .serviceUnavailable)
+            #expect(login.code == "request_timeout", "answered by the request deadline, not after the pool gave up")
             #expect(login.headers[.contentType] == "application/problem+json")
         }
     }
