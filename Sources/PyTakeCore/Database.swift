@@ -41,6 +41,7 @@ public enum Database {
         if let info = error.serverInfo {
             return "postgres \(info[.sqlState] ?? "?"): \(info[.message] ?? "")"
         }
+        if let underlying = error.underlying { return "\(error.code): \(underlying)" }
         return "postgres client error \(error.code)"
     }
 
@@ -105,6 +106,20 @@ enum JSONColumn {
 }
 
 extension Database {
+    /// Opens and closes one connection, so that start-up can say why the database is unusable
+    /// (refused, wrong password, no such database) instead of waiting on a pool that keeps retrying.
+    public static func checkReachable(_ url: DatabaseURL, logger: Logger) async throws(ConfigurationError) {
+        do {
+            let configuration = PostgresConnection.Configuration(
+                host: url.host, port: url.port, username: url.username, password: url.password, database: url.database,
+                tls: url.requireTLS ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try? await connection.close()
+        } catch {
+            throw ConfigurationError("cannot use the database at \(url.host):\(url.port)/\(url.database): \(describe(error))")
+        }
+    }
+
     /// Runs `body` with a pool that lives only as long as the call (tools, start-up tasks).
     @discardableResult
     public static func withClient<T: Sendable>(url: DatabaseURL, poolSize: Int = 2, logger: Logger,

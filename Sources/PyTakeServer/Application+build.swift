@@ -86,6 +86,7 @@ public func buildApplication(settings: Settings, logger: Logger) async throws ->
     let jwtSecret = try Bootstrap.jwtSecret(settings: settings)
     let embedded = settings.databaseURL == nil
     if embedded { try await Bootstrap.ensureDatabaseExists(url, logger: logger) }
+    try await Database.checkReachable(url, logger: logger)
 
     let migrator = try Migrator(directory: settings.migrationsDirectory)
     try await Database.withClient(url: url, logger: logger) { db in

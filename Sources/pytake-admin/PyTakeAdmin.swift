@@ -43,6 +43,7 @@ struct Context {
             if settings.databaseURL == nil {
                 try await Bootstrap.ensureDatabaseExists(url, logger: logger)
             }
+            try await Database.checkReachable(url, logger: logger)
             return Context(settings: settings, url: url, logger: logger)
         } catch let error as AdminError {
             throw error
