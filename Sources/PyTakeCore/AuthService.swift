@@ -36,11 +36,16 @@ public struct AuthService: Sendable {
 
     public func login(email rawEmail: String, password: String, ip: String, requestId: String?) async throws -> TokenPair {
         let email = UserRules.normalize(email: rawEmail)
-        // Independent reads, so they travel to the database together.
-        async let throttled = throttle.check(email: email, ip: ip)
+        guard UserRules.isValidEmail(email) else {
+            // Not an address any account can have: spend the same effort, then refuse.
+            _ = try await hasher.verifyDummy(password)
+            throw Self.invalidCredentials
+        }
+        // Independent, so they travel to the database together.
+        async let throttled = throttle.reserve(email: email, ip: ip)
         async let fetched = fetchAccount(email: email)
-        let (state, account) = try await (throttled, fetched)
-        if let wait = state.retryAfter {
+        let (retryAfter, account) = try await (throttled, fetched)
+        if let wait = retryAfter {
             throw AppError(.tooManyRequests, code: "login_throttled", "Too many failed sign-ins; try again in \(wait) seconds.", retryAfter: wait)
         }
         let ok: Bool
@@ -50,14 +55,18 @@ public struct AuthService: Sendable {
             ok = try await hasher.verifyDummy(password)
         }
         guard ok, let account else {
-            try await throttle.recordFailure(email: email, ip: ip)
             logger.info("sign-in failed", metadata: ["ip": "\(ip)"])
             throw Self.invalidCredentials
         }
-        if state.accountHasFailures { try await throttle.recordSuccess(email: email) }
+        try await throttle.release(email: email, ip: ip)
         guard account.tenantStatus == nil || account.tenantStatus == TenantStatus.active.rawValue else { throw Self.tenantInactive }
-        return try await db.withConnection { connection in
-            try await issue(connection, identity: account.identity, familyId: UUID(), action: "auth.login", requestId: requestId)
+        return try await startSession(for: account.identity, requestId: requestId)
+    }
+
+    /// A new sign-in session (refresh-token family) for an already authenticated user.
+    public func startSession(for identity: Identity, requestId: String?) async throws -> TokenPair {
+        try await db.withConnection { connection in
+            try await issue(connection, identity: identity, familyId: UUID(), action: "auth.login", requestId: requestId)
         }
     }
 
@@ -71,6 +80,8 @@ public struct AuthService: Sendable {
 
         enum Outcome: Sendable { case issued(TokenPair), reused, invalid, inactive }
         let outcome: Outcome = try await db.transaction(logger: logger) { tx in
+            // Serialises every rotation and revocation of this family (see revokeFamily).
+            try await Self.lockFamily(tx, familyId, logger: logger)
             let rows = try await tx.query("""
                 UPDATE refresh_tokens SET used_at = now()
                 WHERE id = \(tokenId) AND family_id = \(familyId) AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now()
@@ -109,6 +120,7 @@ public struct AuthService: Sendable {
                       claims.sub.value == identity.userId.uuidString.lowercased(),
                       let familyId = UUID(uuidString: claims.fam)
                 else { throw Self.invalidRefresh }
+                try await Self.lockFamily(tx, familyId, logger: logger)
                 try await tx.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = \(familyId) AND revoked_at IS NULL", logger: logger)
             } else {
                 try await tx.query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = \(identity.userId) AND revoked_at IS NULL", logger: logger)
@@ -119,8 +131,17 @@ public struct AuthService: Sendable {
         }
     }
 
+    /// Under the family's lock, so a rotation in flight either finishes first (and its new token is
+    /// revoked here) or starts after (and finds its token revoked).
     private func revokeFamily(_ familyId: UUID) async throws {
-        try await db.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = \(familyId) AND revoked_at IS NULL", logger: logger)
+        try await db.transaction(logger: logger) { tx in
+            try await Self.lockFamily(tx, familyId, logger: logger)
+            try await tx.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = \(familyId) AND revoked_at IS NULL", logger: logger)
+        }
+    }
+
+    private static func lockFamily(_ tx: PostgresConnection, _ familyId: UUID, logger: Logger) async throws {
+        try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\(familyId.uuidString), 0))", logger: logger)
     }
 
     /// Stores a new refresh token and its audit row in one statement (one round trip, atomic even
@@ -130,6 +151,8 @@ public struct AuthService: Sendable {
         let tokenId = UUID()
         let now = Date()
         let expiresAt = now.addingTimeInterval(TimeInterval(tokens.refreshTTL))
+        var identity = identity
+        identity.sessionId = familyId
         let actor = AuditActor(identity, requestId: requestId)
         try await connection.query("""
             WITH issued AS (

@@ -88,6 +88,15 @@ extension AppError {
         let error = Database.unwrap(error)
         if let error = error as? AppError { return error }
         if Database.isUnavailable(error) { return .databaseUnavailable }
+        // Validation should have caught these; if a value still reaches the database in a shape it
+        // refuses, that is the client's input, not a server fault.
+        switch Database.sqlState(of: error) {
+        case let state? where state.hasPrefix("22"):
+            return AppError(.badRequest, code: "invalid_request", "A value in the request is not acceptable (\(state)).")
+        case "23514":
+            return AppError(.unprocessable, code: "validation_failed", "A value in the request breaks a rule of the data (\(Database.constraint(of: error) ?? "check")).")
+        default: break
+        }
         return AppError(.internal, code: "internal_error", "An unexpected error occurred; it has been logged.")
     }
 }

@@ -14,12 +14,16 @@ public struct Identity: Sendable, Equatable {
     public var role: Role
     /// Nil only for platform admins.
     public var tenantId: UUID?
+    /// The sign-in session (refresh-token family) an access token belongs to; revoking the
+    /// session ends the access token too.
+    public var sessionId: UUID?
 
-    public init(userId: UUID, email: String, role: Role, tenantId: UUID?) {
+    public init(userId: UUID, email: String, role: Role, tenantId: UUID?, sessionId: UUID? = nil) {
         self.userId = userId
         self.email = email
         self.role = role
         self.tenantId = tenantId
+        self.sessionId = sessionId
     }
 
     public var isPlatformAdmin: Bool { role == .platformAdmin }

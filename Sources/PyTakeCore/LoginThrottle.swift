@@ -30,44 +30,34 @@ public struct LoginThrottle: Sendable {
     static func accountKey(_ email: String) -> String { "account:" + email }
     static func ipKey(_ ip: String) -> String { "ip:" + ip }
 
-    public struct State: Sendable {
-        /// Seconds to wait when either counter is over its limit.
-        public var retryAfter: Int?
-        /// Whether the account has failures in the current window (to clear on success).
-        public var accountHasFailures: Bool
-    }
-
-    public func check(email: String, ip: String) async throws -> State {
+    /// Counts this attempt against the account and the address *before* the password is checked,
+    /// atomically, so parallel guesses cannot all slip under the limit. Returns the seconds to wait
+    /// when either counter is over its limit, else nil. A successful sign-in calls `release`.
+    public func reserve(email: String, ip: String) async throws -> Int? {
+        let window = policy.windowSeconds
         let rows = try await db.query("""
-            SELECT key, failures, greatest(1, ceil(extract(epoch FROM window_start + \(policy.windowSeconds) * interval '1 second' - now())))::int8
-            FROM login_throttle
-            WHERE key IN (\(Self.accountKey(email)), \(Self.ipKey(ip)))
-              AND window_start > now() - \(policy.windowSeconds) * interval '1 second'
+            INSERT INTO login_throttle AS t (key, failures, window_start)
+            VALUES (\(Self.accountKey(email)), 1, now()), (\(Self.ipKey(ip)), 1, now())
+            ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN t.window_start <= now() - \(window) * interval '1 second' THEN 1 ELSE t.failures + 1 END,
+                window_start = CASE WHEN t.window_start <= now() - \(window) * interval '1 second' THEN now() ELSE t.window_start END
+            RETURNING key, failures,
+                greatest(1, ceil(extract(epoch FROM window_start + \(window) * interval '1 second' - now())))::int8
             """, logger: logger)
-        var state = State(retryAfter: nil, accountHasFailures: false)
-        for try await (key, failures, remaining) in rows.decode((String, Int, Int).self) {
-            let isAccount = key.hasPrefix("account:")
-            if isAccount { state.accountHasFailures = true }
-            if failures >= (isAccount ? policy.maxFailuresPerAccount : policy.maxFailuresPerIP) {
-                state.retryAfter = max(state.retryAfter ?? 0, remaining)
-            }
+        var wait: Int?
+        for try await (key, attempts, remaining) in rows.decode((String, Int, Int).self) {
+            let limit = key.hasPrefix("account:") ? policy.maxFailuresPerAccount : policy.maxFailuresPerIP
+            if attempts > limit { wait = max(wait ?? 0, remaining) }
         }
-        return state
+        return wait
     }
 
-    public func recordFailure(email: String, ip: String) async throws {
-        for key in [Self.accountKey(email), Self.ipKey(ip)] {
-            try await db.query("""
-                INSERT INTO login_throttle AS t (key, failures, window_start) VALUES (\(key), 1, now())
-                ON CONFLICT (key) DO UPDATE SET
-                    failures = CASE WHEN t.window_start <= now() - \(policy.windowSeconds) * interval '1 second' THEN 1 ELSE t.failures + 1 END,
-                    window_start = CASE WHEN t.window_start <= now() - \(policy.windowSeconds) * interval '1 second' THEN now() ELSE t.window_start END
-                """, logger: logger)
-        }
-    }
-
-    /// A successful sign-in clears the account's counter (the address keeps its own).
-    public func recordSuccess(email: String) async throws {
-        try await db.query("DELETE FROM login_throttle WHERE key = \(Self.accountKey(email))", logger: logger)
+    /// A successful sign-in: the account's counter starts over and the address gets back the
+    /// attempt `reserve` counted, so only failures add up.
+    public func release(email: String, ip: String) async throws {
+        try await db.query("""
+            WITH cleared AS (DELETE FROM login_throttle WHERE key = \(Self.accountKey(email)))
+            UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.ipKey(ip))
+            """, logger: logger)
     }
 }

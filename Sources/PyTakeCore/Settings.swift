@@ -21,6 +21,8 @@ public struct Settings: Sendable {
     public var jwtAudience: String
     public var accessTokenTTL: Int
     public var refreshTokenTTL: Int
+    /// How long a confirmation that a session is alive is trusted before asking the database again.
+    public var sessionRecheckSeconds: Int
     public var logLevel: Logger.Level
     public var dataDirectory: String
     public var publicDirectory: String
@@ -72,6 +74,7 @@ public struct Settings: Sendable {
         jwtAudience = string("jwt.audience", default: "pytake-api")
         accessTokenTTL = try int("access.token.ttl.seconds", "ACCESS_TOKEN_TTL_SECONDS", default: 900, range: 30...86_400)
         refreshTokenTTL = try int("refresh.token.ttl.seconds", "REFRESH_TOKEN_TTL_SECONDS", default: 30 * 86_400, range: 60...(365 * 86_400))
+        sessionRecheckSeconds = try int("session.recheck.seconds", "SESSION_RECHECK_SECONDS", default: 5, range: 0...300)
 
         let level = string("log.level", default: "info").lowercased()
         guard let parsedLevel = Logger.Level(rawValue: level) else {

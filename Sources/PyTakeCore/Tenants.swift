@@ -29,6 +29,11 @@ public struct Tenant: Sendable {
     public var tokenMasked: String? { token.map(maskSecret) }
 }
 
+extension String {
+    /// PostgreSQL text cannot hold U+0000.
+    var containsNUL: Bool { unicodeScalars.contains("\0") }
+}
+
 /// Shows only the last 4 characters of a secret (fewer when the secret is short).
 public func maskSecret(_ secret: String) -> String {
     let visible = secret.count >= 12 ? 4 : 0
@@ -93,10 +98,18 @@ enum TenantRules {
     }
     static let timezones = Set(TimeZone.knownTimeZoneIdentifiers).union(["UTC"])
 
-    static func check(name: String?, slug: String?, timezone: String?, apiURL: String?, into v: inout Validator) {
+    static func check(name: String?, slug: String?, timezone: String?, apiURL: String?, token: String?, toolsConfigJSON: String?,
+                      into v: inout Validator) {
         if let name {
-            v.check(!name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && name.count <= 200,
-                    "name", "must be 1 to 200 characters and not blank")
+            // unicodeScalars: the database counts code points, not what Swift calls characters.
+            v.check(!name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && name.unicodeScalars.count <= 200
+                        && !name.containsNUL, "name", "must be 1 to 200 characters and not blank")
+        }
+        if let token {
+            v.check(!token.isEmpty && token.unicodeScalars.count <= 4096 && !token.containsNUL, "token", "must be 1 to 4096 characters")
+        }
+        if let toolsConfigJSON {
+            v.check(!toolsConfigJSON.contains("\\u0000"), "tools_config", "must not contain NUL characters")
         }
         if let slug {
             v.check(isValidSlug(slug),
@@ -107,7 +120,8 @@ enum TenantRules {
         }
         if let apiURL {
             let url = URL(string: apiURL)
-            v.check(["http", "https"].contains(url?.scheme?.lowercased() ?? "") && url?.host?.isEmpty == false && apiURL.count <= 2048,
+            v.check(["http", "https"].contains(url?.scheme?.lowercased() ?? "") && url?.host?.isEmpty == false
+                        && apiURL.unicodeScalars.count <= 2048 && !apiURL.containsNUL,
                     "api_url", "must be an absolute http(s) URL")
         }
     }
@@ -128,7 +142,8 @@ public struct TenantService: Sendable {
     public func create(_ input: TenantInput, identity: Identity?, actor: AuditActor) async throws -> Tenant {
         if let identity { try Access.requirePlatformAdmin(identity) }
         var v = Validator()
-        TenantRules.check(name: input.name, slug: input.slug, timezone: input.timezone, apiURL: input.apiURL, into: &v)
+        TenantRules.check(name: input.name, slug: input.slug, timezone: input.timezone, apiURL: input.apiURL,
+                          token: input.token, toolsConfigJSON: input.toolsConfigJSON, into: &v)
         v.check(input.status != .deleted, "status", "a new tenant is active or suspended")
         try v.finish()
         do {
@@ -161,6 +176,9 @@ public struct TenantService: Sendable {
     /// platform_admin: every tenant (deleted ones only when asked by status); others: their own.
     public func list(_ query: TenantQuery, identity: Identity) async throws -> Page<Tenant> {
         if query.status == .deleted { try Access.requirePlatformAdmin(identity) }
+        if let search = query.search, search.unicodeScalars.count > 100 || search.containsNUL {
+            throw AppError.invalidParameter("q", "must be at most 100 characters")
+        }
         let after = try Cursor.decodeTimeAndID(query.page.cursor)
         let onlyTenant = identity.isPlatformAdmin ? nil : identity.tenantId
         let pattern = query.search.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\")
@@ -187,7 +205,8 @@ public struct TenantService: Sendable {
         try Access.require(identity, .administer, tenant: id)
         if patch.status != nil { try Access.requirePlatformAdmin(identity) }
         var v = Validator()
-        TenantRules.check(name: patch.name, slug: patch.slug, timezone: patch.timezone, apiURL: patch.apiURL, into: &v)
+        TenantRules.check(name: patch.name, slug: patch.slug, timezone: patch.timezone, apiURL: patch.apiURL,
+                          token: patch.token, toolsConfigJSON: patch.toolsConfigJSON, into: &v)
         for field in patch.clear {
             let set = switch field {
             case .apiURL: patch.apiURL != nil
@@ -217,6 +236,10 @@ public struct TenantService: Sendable {
                     RETURNING \(unescaped: Self.columns)
                     """, logger: logger)
                 guard let tenant = try await Self.decode(rows).first?.tenant else { throw AppError.notFound("Tenant") }
+                if tenant.status != .active {
+                    // A suspended or deleted tenant's users are signed out now, not when their tokens expire.
+                    try await Self.revokeSessions(tx, tenant: id, logger: logger)
+                }
                 try await AuditLog.record(tx, logger: logger, tenantId: id, actor: actor, action: "tenant.update",
                                           targetType: "tenant", targetId: id.uuidString.lowercased(),
                                           details: patch.changedFields)
@@ -237,13 +260,17 @@ public struct TenantService: Sendable {
                 WHERE id = \(id) AND status <> 'deleted' RETURNING id
                 """, logger: logger)
             guard try await rows.decode(UUID.self).first(where: { _ in true }) != nil else { throw AppError.notFound("Tenant") }
-            try await tx.query("""
-                UPDATE refresh_tokens SET revoked_at = now()
-                WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM users WHERE tenant_id = \(id))
-                """, logger: logger)
+            try await Self.revokeSessions(tx, tenant: id, logger: logger)
             try await AuditLog.record(tx, logger: logger, tenantId: id, actor: actor, action: "tenant.delete",
                                       targetType: "tenant", targetId: id.uuidString.lowercased())
         }
+    }
+
+    static func revokeSessions(_ tx: PostgresConnection, tenant id: UUID, logger: Logger) async throws {
+        try await tx.query("""
+            UPDATE refresh_tokens SET revoked_at = now()
+            WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM users WHERE tenant_id = \(id))
+            """, logger: logger)
     }
 
     static func fetch(_ db: PostgresClient, logger: Logger, id: UUID) async throws -> Tenant? {

@@ -21,6 +21,8 @@ public struct TokenService: Sendable {
         public var email: String
         public var role: String
         public var tid: String?
+        /// Session: the refresh-token family this access token was issued with.
+        public var sid: String
 
         public func verify(using algorithm: some JWTAlgorithm) async throws {
             try exp.verifyNotExpired()
@@ -59,7 +61,9 @@ public struct TokenService: Sendable {
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
     }
 
+    /// Signs an access token for `identity`, which must carry the session it belongs to.
     public func accessToken(for identity: Identity, now: Date = Date()) async throws -> String {
+        guard let sessionId = identity.sessionId else { throw TokenError.noSession }
         let claims = AccessClaims(
             sub: .init(value: identity.userId.uuidString.lowercased()),
             iss: .init(value: issuer),
@@ -69,7 +73,8 @@ public struct TokenService: Sendable {
             jti: .init(value: UUID().uuidString.lowercased()),
             email: identity.email,
             role: identity.role.rawValue,
-            tid: identity.tenantId?.uuidString.lowercased()
+            tid: identity.tenantId?.uuidString.lowercased(),
+            sid: sessionId.uuidString.lowercased()
         )
         return try await keys.sign(claims, header: ["typ": .string(Kind.access.rawValue)])
     }
@@ -92,11 +97,12 @@ public struct TokenService: Sendable {
         if let cached = verifiedAccess.identity(for: token) { return cached }
         guard let claims = await verify(token, kind: .access, as: AccessClaims.self),
               let userId = UUID(uuidString: claims.sub.value),
-              let role = Role(rawValue: claims.role)
+              let role = Role(rawValue: claims.role),
+              let sessionId = UUID(uuidString: claims.sid)
         else { return nil }
         let tenantId = claims.tid.flatMap(UUID.init(uuidString:))
         guard (role == .platformAdmin) == (tenantId == nil) else { return nil }
-        let identity = Identity(userId: userId, email: claims.email, role: role, tenantId: tenantId)
+        let identity = Identity(userId: userId, email: claims.email, role: role, tenantId: tenantId, sessionId: sessionId)
         verifiedAccess.remember(token, identity: identity, expires: claims.exp.value)
         return identity
     }
@@ -121,6 +127,11 @@ public struct TokenService: Sendable {
         guard claims.iss.value == issuer, claims.aud.value.contains(audience) else { return nil }
         return claims
     }
+}
+
+public enum TokenError: Error {
+    /// Access tokens are only issued within a sign-in session.
+    case noSession
 }
 
 /// Access tokens already verified, until they expire. Holds only tokens that passed every check,

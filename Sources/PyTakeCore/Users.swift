@@ -26,7 +26,7 @@ enum UserRules {
     /// `local@domain.tld`: one `@`, no whitespace, a dot in the domain.
     static func isValidEmail(_ email: String) -> Bool {
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, !email.contains(where: \.isWhitespace) else { return false }
+        guard email.unicodeScalars.count <= 254, !email.containsNUL, parts.count == 2, !parts[0].isEmpty, !email.contains(where: \.isWhitespace) else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
     }
@@ -40,7 +40,8 @@ enum UserRules {
             v.check(isValidEmail(email), "email", "must be a valid email address")
         }
         if let password {
-            v.check((PasswordHasher.minimumPasswordLength...PasswordHasher.maximumPasswordLength).contains(password.count),
+            v.check((PasswordHasher.minimumPasswordLength...PasswordHasher.maximumPasswordLength).contains(password.count)
+                        && !password.containsNUL,
                     "password", "must be \(PasswordHasher.minimumPasswordLength) to \(PasswordHasher.maximumPasswordLength) characters")
         }
     }

@@ -19,6 +19,7 @@ public struct AppServices: Sendable {
     public let tenants: TenantService
     public let users: UserService
     public let auth: AuthService
+    public let sessions: SessionRegistry
 
     public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], logger: Logger) async {
         self.settings = settings
@@ -31,6 +32,7 @@ public struct AppServices: Sendable {
         users = UserService(db: db, logger: logger, hasher: hasher)
         auth = AuthService(db: db, logger: logger, hasher: hasher, tokens: tokens,
                            throttle: LoginThrottle(db: db, logger: logger, policy: settings.loginThrottle))
+        sessions = SessionRegistry(db: db, logger: logger, recheckInterval: TimeInterval(settings.sessionRecheckSeconds))
     }
 }
 
@@ -39,7 +41,7 @@ public struct AppServices: Sendable {
 public func buildRouter(_ services: AppServices) throws -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMiddleware(
-        tokens: services.tokens, maxBodyBytes: services.settings.maxBodyBytes,
+        tokens: services.tokens, sessions: services.sessions, maxBodyBytes: services.settings.maxBodyBytes,
         timeout: .seconds(services.settings.requestTimeoutSeconds), logger: services.logger))
     router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, logger: services.logger))
 

@@ -13,6 +13,7 @@ struct RequestMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
     let tokens: TokenService
+    let sessions: SessionRegistry
     let maxBodyBytes: Int
     let timeout: Duration
     let logger: Logger
@@ -39,7 +40,7 @@ struct RequestMiddleware: RouterMiddleware {
                 head.headerFields[.transferEncoding] = nil
                 request = Request(head: head, body: .init(buffer: body))
             }
-            let scope = RequestScope(requestId: requestId, clientIP: context.clientIP, authentication: await authenticate(request))
+            let scope = RequestScope(requestId: requestId, clientIP: context.clientIP, authentication: try await authenticate(request))
             let prepared = request
             response = try await withoutActuallyEscaping(next) { next in
                 // The responder chain is made of Sendable parts; only the closure type is not marked so.
@@ -104,11 +105,15 @@ struct RequestMiddleware: RouterMiddleware {
         }
     }
 
-    private func authenticate(_ request: Request) async -> RequestScope.Authentication {
+    /// A valid signature is not enough: the token's session must still be alive (not signed out,
+    /// not revoked by a password or role change, a deleted user or a suspended tenant).
+    private func authenticate(_ request: Request) async throws -> RequestScope.Authentication {
         guard let header = request.headers[.authorization] else { return .none }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .invalid }
-        guard let identity = await tokens.verifyAccess(String(parts[1])) else { return .invalid }
+        guard let identity = await tokens.verifyAccess(String(parts[1])), let session = identity.sessionId,
+              try await sessions.isActive(session)
+        else { return .invalid }
         return .valid(identity)
     }
 

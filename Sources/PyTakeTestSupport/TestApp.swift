@@ -24,6 +24,7 @@ public struct TestApp: Sendable {
             "PYTAKE_MIGRATIONS_DIR": TestPostgres.migrationsDirectory,
             "PYTAKE_PUBLIC_DIR": TestPostgres.publicDirectory,
             "LOG_LEVEL": "warning",
+            "SESSION_RECHECK_SECONDS": "0",
         ]
         environment.merge(overrides) { _, new in new }
         return try Settings.from(environment: environment)
@@ -66,9 +67,11 @@ public struct TestApp: Sendable {
         try await services.users.create(email: email, password: Self.password, role: role, tenantId: tenant, identity: nil, actor: .cli)
     }
 
-    /// An access token for `user`, issued the way sign-in issues them (no hashing, so tests stay fast).
+    /// An access token for `user` in a new session, as sign-in issues them (without hashing, so tests stay fast).
     public func token(for user: User) async throws -> String {
-        try await services.tokens.accessToken(for: Identity(userId: user.id, email: user.email, role: user.role, tenantId: user.tenantId))
+        try await services.auth.startSession(
+            for: Identity(userId: user.id, email: user.email, role: user.role, tenantId: user.tenantId), requestId: nil
+        ).accessToken
     }
 
     public func count(_ table: String) async throws -> Int {

@@ -22,7 +22,7 @@ import Testing
 
 @Suite struct TokenServiceTests {
     static let secret = Array("0123456789abcdef0123456789abcdef-token-tests".utf8)
-    let identity = Identity(userId: UUID(), email: "a@b.example", role: .tenantAdmin, tenantId: UUID())
+    let identity = Identity(userId: UUID(), email: "a@b.example", role: .tenantAdmin, tenantId: UUID(), sessionId: UUID())
 
     func service(secret: [UInt8] = TokenServiceTests.secret, issuer: String = "pytake", audience: String = "pytake-api", ttl: Int = 900) async -> TokenService {
         await TokenService(secret: secret, issuer: issuer, audience: audience, accessTTL: ttl, refreshTTL: 3600)
@@ -49,7 +49,7 @@ import Testing
             "sub": identity.userId.uuidString.lowercased(), "iss": "pytake", "aud": ["pytake-api"],
             "exp": Date().timeIntervalSince1970 + 600, "iat": Date().timeIntervalSince1970,
             "jti": UUID().uuidString, "email": identity.email, "role": "tenant_admin",
-            "tid": identity.tenantId!.uuidString.lowercased(),
+            "tid": identity.tenantId!.uuidString.lowercased(), "sid": identity.sessionId!.uuidString.lowercased(),
         ]
         claims.merge(overrides) { _, new in new }
         return String(decoding: try! JSONSerialization.data(withJSONObject: claims), as: UTF8.self)
@@ -125,6 +125,14 @@ import Testing
         #expect(await tokens.verifyRefresh(refresh) != nil)
         #expect(await tokens.verifyAccess(refresh) == nil, "refresh token used as access token")
         #expect(await tokens.verifyRefresh(access) == nil, "access token used as refresh token")
+    }
+
+    @Test func accessTokensBelongToASession() async throws {
+        let tokens = await service()
+        #expect(await tokens.verifyAccess(Self.sign(#"{"alg":"HS256","typ":"at+jwt"}"#, payload(["sid": NSNull()]))) == nil)
+        await #expect(throws: TokenError.self) {
+            try await tokens.accessToken(for: Identity(userId: UUID(), email: "x@y.example", role: .agent, tenantId: UUID()))
+        }
     }
 
     @Test func rejectsAPlatformRoleInsideATenant() async throws {

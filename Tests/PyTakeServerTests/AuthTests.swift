@@ -120,6 +120,7 @@ import Testing
             #expect(signIn.code == "tenant_inactive")
             let refreshed = try await client.call(.post, "/api/v1/auth/refresh", json: ["refresh_token": refresh])
             #expect(refreshed.status == .unauthorized)
+            #expect(try await client.call(.get, "/api/v1/me", token: f.token(.viewerA)).status == .unauthorized, "signed out on suspension")
 
             #expect(try await client.call(.delete, "/api/v1/tenants/\(f.b)", token: f.token(.platformAdmin)).status == .noContent)
             #expect(try await login(client, "admin@b.test").code == "tenant_inactive")
@@ -142,8 +143,15 @@ import Testing
             let twoRefreshed = try await client.call(.post, "/api/v1/auth/refresh", json: ["refresh_token": two["refresh_token"]!])
             #expect(twoRefreshed.status == .ok)
 
-            #expect(try await client.call(.post, "/api/v1/auth/logout", token: access).status == .noContent)
+            // Ending a session ends its access token too, before it expires.
+            let ended = try await client.call(.get, "/api/v1/me", token: access)
+            #expect(ended.status == .unauthorized)
+            #expect(ended.code == "invalid_token")
+
+            let twoAccess = try #require(twoRefreshed.json["access_token"] as? String)
+            #expect(try await client.call(.post, "/api/v1/auth/logout", token: twoAccess).status == .noContent)
             #expect(try await client.call(.post, "/api/v1/auth/refresh", json: ["refresh_token": twoRefreshed.json["refresh_token"]!]).status == .unauthorized)
+            #expect(try await client.call(.get, "/api/v1/me", token: twoAccess).status == .unauthorized)
             #expect(try await client.call(.post, "/api/v1/auth/logout").status == .unauthorized)
         }
     }
@@ -156,6 +164,11 @@ import Testing
                                                json: ["password": "a brand new passphrase"])
             #expect(change.status == .ok)
             #expect(try await client.call(.post, "/api/v1/auth/refresh", json: ["refresh_token": refresh]).status == .unauthorized)
+            #expect(try await client.call(.get, "/api/v1/me", token: f.token(.agentA)).status == .unauthorized, "access token ended at once")
+            let promoted = try await client.call(.patch, "/api/v1/tenants/\(f.a)/users/\(f.id(.viewerA))", token: f.token(.adminA),
+                                                 json: ["role": "agent"])
+            #expect(promoted.json["role"] as? String == "agent")
+            #expect(try await client.call(.get, "/api/v1/me", token: f.token(.viewerA)).status == .unauthorized, "old role's token ended")
             #expect(try await login(client, "agent@a.test").status == .unauthorized)
             #expect(try await login(client, "agent@a.test", "a brand new passphrase").status == .ok)
         }
