@@ -54,8 +54,14 @@ import Testing
         try await TestApp.run { app, client in
             let tenant = try await app.createTenant(slug: "acme")
             try await app.createUser("agent@acme.test", role: .agent, tenant: tenant.id)
-            let refresh = try #require(try await login(client, "agent@acme.test").json["refresh_token"] as? String)
+            for _ in 0..<5 {
+                try await raceTwoRefreshes(app, client)
+            }
+        }
+    }
 
+    func raceTwoRefreshes(_ app: TestApp, _ client: some TestClientProtocol) async throws {
+            let refresh = try #require(try await login(client, "agent@acme.test").json["refresh_token"] as? String)
             let responses = try await withThrowingTaskGroup(of: APIResponse.self) { group in
                 for _ in 0..<2 {
                     group.addTask { try await client.call(.post, "/api/v1/auth/refresh", json: ["refresh_token": refresh]) }
@@ -70,7 +76,6 @@ import Testing
                 #expect(try await client.call(.post, "/api/v1/auth/refresh", json: ["refresh_token": next]).status == .unauthorized)
             }
             #expect(try await app.count("refresh_tokens WHERE revoked_at IS NULL") == 0)
-        }
     }
 
     @Test func tokensCannotBeSwapped() async throws {
@@ -193,8 +198,24 @@ import Testing
         }
     }
 
+    @Test func parallelGuessesCannotSlipUnderTheLimit() async throws {
+        try await TestApp.run(overrides: ["LOGIN_MAX_FAILURES_PER_ACCOUNT": "3"]) { app, client in
+            let tenant = try await app.createTenant(slug: "acme")
+            try await app.createUser("agent@acme.test", role: .agent, tenant: tenant.id)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<12 {
+                    group.addTask { try await login(client, "agent@acme.test", "wrong guess number \(i)").status.code }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 401 }.count <= 3, "\(statuses)")
+            #expect(statuses.filter { $0 == 429 }.count >= 9)
+        }
+    }
+
     @Test func failedSignInsAreThrottledPerAddress() async throws {
-        try await TestApp.run(overrides: ["LOGIN_MAX_FAILURES_PER_IP": "4"]) { app, client in
+        // Live, so the address is the real peer address of the connection.
+        try await TestApp.run(.live, overrides: ["LOGIN_MAX_FAILURES_PER_IP": "4"]) { app, client in
             let tenant = try await app.createTenant(slug: "acme")
             try await app.createUser("agent@acme.test", role: .agent, tenant: tenant.id)
             for i in 0..<4 {
@@ -203,6 +224,7 @@ import Testing
             let blocked = try await login(client, "agent@acme.test")
             #expect(blocked.status == .tooManyRequests)
             #expect(blocked.headers[.retryAfter] != nil)
+            #expect(try await app.count("login_throttle WHERE key = 'ip:127.0.0.1'") == 1)
         }
     }
 }

@@ -28,6 +28,9 @@ import Testing
             #"{"name":"A","slug":"okay","tools_config":[1]}"#, #"{"name":"A","slug":"okay","api_url":"ftp://x.example"}"#,
             #"{"name":"A","slug":"okay","api_url":"not a url"}"#, #"{"name":"A","slug":"okay","whatsapp_provider":"telegram"}"#,
             #"{"name":"A","slug":"okay","status":"deleted"}"#, #"{"name":"A","slug":"tenant-a"}"#,
+            #"{"name":"nul\u0000name","slug":"okay"}"#, #"{"name":"A","slug":"okay","tools_config":{"k":"\u0000"}}"#,
+            #"{"name":"\#(String(repeating: "😀", count: 201))","slug":"okay"}"#,
+            #"{"name":"A","slug":"okay","token":"\#(String(repeating: "t", count: 4097))"}"#,
         ] {
             list.append(Attempt(method: .post, path: tenants, body: body))
         }
@@ -54,7 +57,8 @@ import Testing
         for body in ["{bad", "", #"{"password":"short"}"#, #"{"email":"x"}"#, #"{"role":"platform_admin"}"#, #"{"email":"viewer@a.test"}"#] {
             list.append(Attempt(method: .patch, path: agentA, body: body))
         }
-        for body in ["{bad", "", "{}", #"{"email":"a@b.test"}"#, #"{"email":1,"password":2}"#] {
+        for body in ["{bad", "", "{}", #"{"email":"a@b.test"}"#, #"{"email":1,"password":2}"#,
+                     #"{"email":"a\u0000@b.test","password":"whatever it is"}"#] {
             list.append(Attempt(method: .post, path: { _ in "/api/v1/auth/login" }, body: body))
         }
         for body in ["{bad", "", "{}", #"{"refresh_token":5}"#] {
@@ -117,6 +121,8 @@ import Testing
                 "/api/v1/tenants/not-a-uuid", "/api/v1/tenants?limit=0", "/api/v1/tenants?limit=201", "/api/v1/tenants?limit=ten",
                 "/api/v1/tenants?cursor=%%%", "/api/v1/tenants?cursor=bm90LWEtY3Vyc29y", "/api/v1/tenants?status=archived",
                 "/api/v1/tenants/\(f.a)/users/42", "/api/v1/tenants/\(f.a)/audit-log?cursor=eA",
+                "/api/v1/tenants?cursor=" + Data("1|\(UUID().uuidString)".utf8).base64EncodedString().replacingOccurrences(of: "=", with: ""),
+                "/api/v1/tenants?q=" + String(repeating: "q", count: 101),
             ] {
                 let response = try await client.call(.get, uri, token: token)
                 #expect(response.status == .badRequest, "\(uri): \(response.text)")
