@@ -50,6 +50,19 @@ public struct Migrator: Sendable {
         self.migrations = migrations
     }
 
+    /// Each file already runs in its own transaction; a file that commits or rolls back by itself
+    /// would break that promise, so it is refused before anything runs.
+    static func checkNoTransactionControl(_ migration: Migration) throws {
+        let control = ["BEGIN", "COMMIT", "ROLLBACK", "END", "START", "SAVEPOINT", "RELEASE", "ABORT"]
+        for statement in SQLScript.statements(in: migration.sql) {
+            let code = statement.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }.joined(separator: " ")
+            let first = code.split(whereSeparator: { $0.isWhitespace || $0 == ";" }).first.map { $0.uppercased() } ?? ""
+            if control.contains(first) {
+                throw MigrationError("migration \(migration.name) contains '\(first)': each migration already runs in its own transaction; remove it")
+            }
+        }
+    }
+
     public init(directory: String) throws {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: directory) else {
@@ -81,6 +94,9 @@ public struct Migrator: Sendable {
             try await withLock(connection, logger: logger) {
                 let applied = try await appliedMigrations(connection, logger: logger)
                 try verify(applied: applied)
+                for migration in migrations where applied[migration.name] == nil {
+                    try Self.checkNoTransactionControl(migration)
+                }
                 var done: [String] = []
                 for migration in migrations where applied[migration.name] == nil {
                     let started = ContinuousClock.now

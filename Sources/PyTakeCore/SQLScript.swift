@@ -43,6 +43,11 @@ public enum SQLScript {
             case "/" where next == "*":
                 let end = (find(["*", "/"], from: index + 2) ?? chars.count - 2) + 2
                 copy(until: end)
+            case "'" where index > 0 && (chars[index - 1] == "E" || chars[index - 1] == "e"):
+                // E'...' strings: a backslash escapes the next character, quotes included.
+                var i = index + 1
+                while i < chars.count && chars[i] != "'" { i += chars[i] == "\\" ? 2 : 1 }
+                copy(until: i + 1)
             case "'", "\"":
                 // Doubled quotes inside are escapes: scanning to the next quote and resuming handles them.
                 let end = (find([c], from: index + 1) ?? chars.count - 1) + 1

@@ -11,13 +11,22 @@ public enum Subprocess {
         public let description: String
     }
 
-    public static func run(_ argv: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    /// `input` becomes the program's standard input (empty when nil).
+    public static func run(_ argv: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String) {
         let outputPath = NSTemporaryDirectory() + "pytake-subprocess-\(UUID().uuidString).log"
         defer { unlink(outputPath) }
+        var inputPath = "/dev/null"
+        if let input {
+            inputPath = NSTemporaryDirectory() + "pytake-subprocess-\(UUID().uuidString).in"
+            guard FileManager.default.createFile(atPath: inputPath, contents: Data(input.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw Failure(description: "cannot write \(inputPath)")
+            }
+        }
+        defer { if input != nil { unlink(inputPath) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 

@@ -52,6 +52,20 @@ struct Context {
         }
     }
 
+    /// For commands that need the current schema: says so when migrations are pending.
+    func withMigratedDatabase<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        let migrator = try loadMigrator(self)
+        let logger = logger
+        return try await withDatabase { db in
+            let pending = try await migrator.status(client: db, logger: logger).filter { !$0.isApplied }
+            guard pending.isEmpty else {
+                throw AdminError("the database schema is not current (\(pending.map(\.name).joined(separator: ", "))): run 'pytake-admin migrate' first",
+                                 code: AdminExit.refused)
+            }
+            return try await body(db)
+        }
+    }
+
     func withDatabase<T: Sendable>(_ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
         do {
             return try await Database.withClient(url: url, logger: logger, body)
@@ -159,7 +173,7 @@ struct Tenants: AsyncParsableCommand {
             try await guarded {
                 let context = try await Context.load()
                 let (name, slug, timezone) = (name, slug, timezone)
-                let tenant = try await context.withDatabase { db in
+                let tenant = try await context.withMigratedDatabase { db in
                     try await TenantService(db: db, logger: context.logger)
                         .create(TenantInput(name: name, slug: slug, timezone: timezone), identity: nil, actor: .cli)
                 }
@@ -196,7 +210,7 @@ struct Users: AsyncParsableCommand {
                 let context = try await Context.load()
                 let (email, role, tenantId) = (email, Role(rawValue: role)!, tenant.flatMap(UUID.init(uuidString:)))
                 let settings = context.settings
-                let user = try await context.withDatabase { db in
+                let user = try await context.withMigratedDatabase { db in
                     let hasher = PasswordHasher(parameters: settings.argon2, concurrency: 1)
                     return try await UserService(db: db, logger: context.logger, hasher: hasher)
                         .create(email: email, password: line, role: role, tenantId: tenantId, identity: nil, actor: .cli)

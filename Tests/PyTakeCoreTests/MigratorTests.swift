@@ -98,6 +98,17 @@ import Testing
         }
     }
 
+    @Test func refusesFilesThatControlTheirOwnTransaction() async throws {
+        let sneaky = Migration(name: "0001_sneaky", sql: "CREATE TABLE a (id int);\n-- done\nCOMMIT;\nCREATE TABLE b (id int);")
+        try await withEmptyDatabase { db in
+            await #expect(throws: MigrationError.self) {
+                try await Migrator(migrations: [sneaky]).migrate(client: db, logger: logger)
+            }
+            let remaining = try await tables(db)
+            #expect(remaining == ["schema_migrations"])
+        }
+    }
+
     @Test func rejectsBadlyNamedFiles() throws {
         let dir = NSTemporaryDirectory() + "pytake-migrations-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -25,3 +25,10 @@ import Testing
         #expect(SQLScript.statements(in: "-- nothing\n/* still nothing */ ;\n").isEmpty)
     }
 }
+
+@Suite struct SQLScriptEscapeTests {
+    @Test func backslashEscapesInEStrings() {
+        let statements = SQLScript.statements(in: #"SELECT E'it\'s; here'; SELECT 'plain\'; SELECT 2;"#)
+        #expect(statements == [#"SELECT E'it\'s; here'"#, #"SELECT 'plain\'"#, "SELECT 2"])
+    }
+}
