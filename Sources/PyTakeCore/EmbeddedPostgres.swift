@@ -23,8 +23,13 @@ public struct EmbeddedPostgres: Sendable {
         self.runAsPostgres = geteuid() == 0
     }
 
-    public var url: DatabaseURL {
-        DatabaseURL(host: "127.0.0.1", port: port, username: "postgres", password: nil, database: database)
+    /// The superuser password, generated when the cluster is created and kept beside it (mode 0600),
+    /// so other local users cannot connect to the cluster.
+    public var passwordFile: String { clusterDirectory + ".password" }
+
+    func url(port: Int) -> DatabaseURL {
+        let password = (try? String(contentsOfFile: passwordFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return DatabaseURL(host: "127.0.0.1", port: port, username: "postgres", password: password, database: database)
     }
 
     /// Creates the cluster on first use, starts it unless it already runs, and returns its URL
@@ -41,11 +46,28 @@ public struct EmbeddedPostgres: Sendable {
                 }
             }
             logger.info("creating embedded PostgreSQL cluster", metadata: ["dir": "\(clusterDirectory)"])
-            try run(binDirectory + "/initdb", ["-D", clusterDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"], asPostgres: runAsPostgres)
+            let password = randomToken(bytes: 24)
+            guard fm.createFile(atPath: passwordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw Failure(description: "cannot write \(passwordFile)")
+            }
+            // initdb reads the password from a file; as root it runs as postgres, which gets a private copy.
+            var initdbPasswordFile = passwordFile
+            if runAsPostgres {
+                initdbPasswordFile = NSTemporaryDirectory() + "pytake-initdb-\(UUID().uuidString)"
+                guard fm.createFile(atPath: initdbPasswordFile, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600]) else {
+                    throw Failure(description: "cannot write \(initdbPasswordFile)")
+                }
+                try run("/bin/chown", ["postgres:postgres", initdbPasswordFile], asPostgres: false)
+            }
+            defer { if initdbPasswordFile != passwordFile { try? fm.removeItem(atPath: initdbPasswordFile) } }
+            try run(binDirectory + "/initdb", [
+                "-D", clusterDirectory, "-U", "postgres", "-A", "scram-sha-256", "--pwfile=\(initdbPasswordFile)",
+                "-E", "UTF8", "--locale=C.UTF-8",
+            ], asPostgres: runAsPostgres)
         }
         if let running = runningPort() {
             logger.info("reusing running embedded PostgreSQL", metadata: ["port": "\(running)"])
-            return DatabaseURL(host: "127.0.0.1", port: running, username: "postgres", password: nil, database: database)
+            return url(port: running)
         }
         logger.info("starting embedded PostgreSQL", metadata: ["dir": "\(clusterDirectory)", "port": "\(port)"])
         do {
@@ -57,7 +79,7 @@ public struct EmbeddedPostgres: Sendable {
         } catch {
             throw Failure(description: "embedded PostgreSQL did not start on port \(port) (see \(clusterDirectory)/server.log): \(error)")
         }
-        return url
+        return url(port: port)
     }
 
     public func stop() throws {
