@@ -100,4 +100,5 @@ private func stopTestCluster() {
     guard let cluster = testClusterToStop else { return }
     try? cluster.stop()
     try? FileManager.default.removeItem(atPath: cluster.clusterDirectory)
+    try? FileManager.default.removeItem(atPath: cluster.passwordFile)
 }
