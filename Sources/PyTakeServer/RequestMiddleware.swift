@@ -1,11 +1,11 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import NIOCore
-import Synchronization
 import Logging
+import NIOCore
 import OpenAPIRuntime
 import PyTakeCore
+import Synchronization
 
 /// The outermost middleware: request id, body size limit, authentication, security headers, the
 /// access log line, and the translation of every error into problem+json.
@@ -40,13 +40,15 @@ struct RequestMiddleware: RouterMiddleware {
                 head.headerFields[.transferEncoding] = nil
                 request = Request(head: head, body: .init(buffer: body))
             }
-            let scope = RequestScope(requestId: requestId, clientIP: context.clientIP, authentication: try await authenticate(request))
             let prepared = request
             response = try await withoutActuallyEscaping(next) { next in
                 // The responder chain is made of Sendable parts; only the closure type is not marked so.
                 nonisolated(unsafe) let next = next
-                return try await RequestScope.$current.withValue(scope) {
-                    try await Self.withDeadline(timeout, on: context.eventLoop) { try await next(prepared, context) }
+                // Authentication is inside the deadline too: checking a session may need the database.
+                return try await Self.withDeadline(timeout, on: context.eventLoop) {
+                    let scope = RequestScope(requestId: requestId, clientIP: context.clientIP,
+                                             authentication: try await authenticate(prepared))
+                    return try await RequestScope.$current.withValue(scope) { try await next(prepared, context) }
                 }
             }
         } catch {

@@ -76,6 +76,11 @@ import Testing
             let login = try await client.call(.post, "/api/v1/auth/login", json: ["email": "a@b.test", "password": "whatever it is"])
             #expect(login.status == .serviceUnavailable)
             #expect(login.code == "request_timeout", "answered by the request deadline, not after the pool gave up")
+            // A signed-in caller too: checking the session needs the database, under the same deadline.
+            let token = try await services.tokens.accessToken(for: Identity(userId: UUID(), email: "a@b.test", role: .platformAdmin,
+                                                                             tenantId: nil, sessionId: UUID()))
+            let tenants = try await client.call(.get, "/api/v1/tenants", token: token)
+            #expect(tenants.code == "request_timeout")
             #expect(login.headers[.contentType] == "application/problem+json")
         }
     }
