@@ -36,37 +36,29 @@ public struct AppServices: Sendable {
     }
 }
 
-/// Routes: static admin files, every operation of `openapi.yaml`, 405 for the methods a spec
-/// path does not declare, and problem+json for everything that fails.
+/// Routes: static admin files, every operation of `openapi.yaml`, 405 for any other method on a
+/// path the spec declares, and problem+json for everything that fails.
 public func buildRouter(_ services: AppServices) throws -> Router<AppRequestContext> {
+    let handler = APIHandler(services: services)
+    let configuration = OpenAPIRuntime.Configuration(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
+    // The operations are listed once up front: the outermost middleware needs them to tell
+    // "no such path" (404) from "no such method here" (405), and it must be added before any route.
+    let listing = OperationListing()
+    try handler.registerHandlers(on: listing, configuration: configuration)
+
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMiddleware(
-        tokens: services.tokens, sessions: services.sessions, maxBodyBytes: services.settings.maxBodyBytes,
-        timeout: .seconds(services.settings.requestTimeoutSeconds), logger: services.logger))
+        tokens: services.tokens, sessions: services.sessions, routes: RouteTable(listing.operations),
+        maxBodyBytes: services.settings.maxBodyBytes, timeout: .seconds(services.settings.requestTimeoutSeconds),
+        logger: services.logger))
     router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, logger: services.logger))
-
-    let transport = RecordingTransport(router: router)
-    try APIHandler(services: services).registerHandlers(
-        on: transport,
-        configuration: .init(dateTranscoder: .iso8601, jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes])
-    )
-    for (path, methods) in transport.registered {
-        let allow = methods.map(\.rawValue).sorted().joined(separator: ", ")
-        for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete, .options] where !methods.contains(method) {
-            router.on(RouterPath(path), method: method) { _, _ -> Response in
-                throw AppError(.methodNotAllowed, code: "method_not_allowed", "\(method.rawValue) is not supported here; use \(allow).", allow: allow)
-            }
-        }
-    }
+    try handler.registerHandlers(on: RouterTransport(router: router), configuration: configuration)
     return router
 }
 
-/// Registers generated operations on the router and remembers which methods each path has.
-final class RecordingTransport: ServerTransport {
+/// Registers generated operations on the router.
+struct RouterTransport: ServerTransport {
     let router: Router<AppRequestContext>
-    private(set) var registered: [String: Set<HTTPRequest.Method>] = [:]
-
-    init(router: Router<AppRequestContext>) { self.router = router }
 
     func register(
         _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
@@ -77,7 +69,41 @@ final class RecordingTransport: ServerTransport {
         router.register({ request, body, metadata in
             try await handler(request, body?.length == .known(0) ? nil : body, metadata)
         }, method: method, path: path)
-        registered[path, default: []].insert(method)
+    }
+}
+
+/// Collects the (path template, method) pairs the generated code would register.
+final class OperationListing: ServerTransport {
+    private(set) var operations: [(path: String, method: HTTPRequest.Method)] = []
+
+    func register(
+        _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
+        method: HTTPRequest.Method, path: String
+    ) throws {
+        operations.append((path, method))
+    }
+}
+
+/// The spec's path templates and their methods, to answer 405 with `Allow` for any other method.
+struct RouteTable: Sendable {
+    /// Segments of each template (nil: a `{parameter}`), with its methods for `Allow`.
+    let routes: [(segments: [String?], allow: String)]
+
+    init(_ operations: [(path: String, method: HTTPRequest.Method)]) {
+        let grouped = Dictionary(grouping: operations, by: \.path)
+        routes = grouped.map { path, operations in
+            let segments = path.split(separator: "/").map { $0.hasPrefix("{") ? nil : String($0) }
+            return (segments, operations.map(\.method.rawValue).sorted().joined(separator: ", "))
+        }
+    }
+
+    /// The methods of the declared path that `path` matches, if any.
+    func allowedMethods(for path: String) -> String? {
+        let parts = path.split(separator: "/")
+        return routes.first { route in
+            route.segments.count == parts.count
+                && zip(route.segments, parts).allSatisfy { template, part in template.map { $0 == part } ?? true }
+        }?.allow
     }
 }
 

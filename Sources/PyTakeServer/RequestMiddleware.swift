@@ -14,6 +14,7 @@ struct RequestMiddleware: RouterMiddleware {
 
     let tokens: TokenService
     let sessions: SessionRegistry
+    let routes: RouteTable
     let maxBodyBytes: Int
     let timeout: Duration
     let logger: Logger
@@ -34,6 +35,7 @@ struct RequestMiddleware: RouterMiddleware {
             }
             if [.post, .put, .patch].contains(request.method) {
                 let body = try await request.collectBody(upTo: maxBodyBytes)
+                try Self.refuseTopLevelNulls(body)
                 // A known length lets the API layer tell "no body" from "empty JSON".
                 var head = request.head
                 head.headerFields[.contentLength] = String(body.readableBytes)
@@ -52,7 +54,11 @@ struct RequestMiddleware: RouterMiddleware {
                 }
             }
         } catch {
-            let problem = Self.problem(for: error, maxBodyBytes: maxBodyBytes)
+            var problem = Self.problem(for: error, maxBodyBytes: maxBodyBytes)
+            if problem.kind == .notFound, context.endpointPath == "NotFound", let allow = routes.allowedMethods(for: request.uri.path) {
+                problem = AppError(.methodNotAllowed, code: "method_not_allowed",
+                                   "\(request.method.rawValue) is not supported here; use \(allow).", allow: allow)
+            }
             failure = problem
             underlying = (error as? ServerError)?.underlyingError ?? error
             response = problem.response(requestId: requestId)
@@ -126,6 +132,17 @@ struct RequestMiddleware: RouterMiddleware {
         }
         let hex = String(UInt64.random(in: .min ... .max), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The generated decoders read `"field": null` as an absent field; the contract has no nullable
+    /// request fields, so a null is refused instead of silently meaning "unchanged".
+    static func refuseTopLevelNulls(_ body: ByteBuffer) throws(AppError) {
+        guard body.readableBytes > 0, body.readableBytesView.contains(UInt8(ascii: "n")),
+              let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        else { return }
+        if let field = object.first(where: { $0.value is NSNull })?.key {
+            throw AppError(.badRequest, code: "invalid_request", "'\(field)' is null; omit a field to leave it unchanged.")
+        }
     }
 
     static func tooLarge(_ limit: Int) -> AppError {

@@ -54,7 +54,8 @@ import Testing
         ] {
             list.append(Attempt(method: .post, path: usersA, body: body))
         }
-        for body in ["{bad", "", #"{"password":"short"}"#, #"{"email":"x"}"#, #"{"role":"platform_admin"}"#, #"{"email":"viewer@a.test"}"#] {
+        for body in ["{bad", "", #"{"password":"short"}"#, #"{"email":"x"}"#, #"{"role":"platform_admin"}"#, #"{"email":"viewer@a.test"}"#,
+                     #"{"email":null,"role":"viewer"}"#] {
             list.append(Attempt(method: .patch, path: agentA, body: body))
         }
         for body in ["{bad", "", "{}", #"{"email":"a@b.test"}"#, #"{"email":1,"password":2}"#,

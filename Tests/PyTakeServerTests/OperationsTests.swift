@@ -27,6 +27,11 @@ import Testing
             #expect(wrongMethod.code == "method_not_allowed")
             #expect(wrongMethod.headers[.allow] == "DELETE, GET, PATCH")
             #expect(try await client.call(.delete, "/api/v1/me").status == .methodNotAllowed)
+            let exotic = try await client.call(HTTPRequest.Method("QUERY")!, "/api/v1/tenants/\(f.a)/users")
+            #expect(exotic.status == .methodNotAllowed)
+            #expect(exotic.headers[.allow] == "GET, POST")
+            #expect(try await client.call(.trace, "/healthz").status == .methodNotAllowed)
+            #expect(try await client.call(.get, "/api/v1/tenants/\(f.a)/nothing").status == .notFound)
 
             let big = String(repeating: "x", count: 4096)
             let tooLarge = try await client.call(.post, "/api/v1/tenants", token: f.token(.platformAdmin), json: ["name": big, "slug": "big"])
