@@ -17,15 +17,26 @@ public enum Bootstrap {
     /// `JWT_SECRET`, or (embedded mode) a secret generated once and kept in the data directory.
     public static func jwtSecret(settings: Settings) throws -> [UInt8] {
         if let secret = settings.jwtSecret { return secret }
-        let path = settings.dataDirectory + "/jwt-secret"
+        return Array(try generatedSecret(settings, file: "jwt-secret") { randomToken(bytes: 48) }.utf8)
+    }
+
+    /// `PYTAKE_ENCRYPTION_KEY` (plus old keys), or (embedded mode) a key generated once and kept in the data directory.
+    public static func secretBox(settings: Settings) throws -> SecretBox {
+        if let key = settings.encryptionKey { return try SecretBox(current: key, previous: settings.encryptionOldKeys) }
+        return try SecretBox(current: try generatedSecret(settings, file: "encryption-key") { SecretBox.generateKey() })
+    }
+
+    /// A secret made on first use and kept (mode 0600) in the data directory, for the embedded mode.
+    private static func generatedSecret(_ settings: Settings, file: String, make: () -> String) throws -> String {
+        let path = settings.dataDirectory + "/" + file
         let fm = FileManager.default
-        if let existing = fm.contents(atPath: path), existing.count >= 32 { return Array(existing) }
+        if let existing = fm.contents(atPath: path), existing.count >= 32 { return String(decoding: existing, as: UTF8.self) }
         try fm.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
-        let secret = Data(randomToken(bytes: 48).utf8)
-        guard fm.createFile(atPath: path, contents: secret, attributes: [.posixPermissions: 0o600]) else {
+        let secret = make()
+        guard fm.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw ConfigurationError("cannot write \(path)")
         }
-        return Array(secret)
+        return secret
     }
 
     /// Creates `url.database` on its server when missing (embedded mode connects as a superuser).

@@ -17,6 +17,10 @@ public struct Settings: Sendable {
     public var httpPort: Int
     /// HS256 key material; absent means "generate one and keep it in `dataDirectory`" (embedded mode only).
     public var jwtSecret: [UInt8]?
+    /// AES-256 key for secrets at rest (base64); absent means "generate one and keep it in
+    /// `dataDirectory`" (embedded mode only). Older keys stay readable during a rotation.
+    public var encryptionKey: String?
+    public var encryptionOldKeys: [String]
     public var jwtIssuer: String
     public var jwtAudience: String
     public var accessTokenTTL: Int
@@ -70,6 +74,16 @@ public struct Settings: Sendable {
         } else {
             jwtSecret = nil
         }
+        if let key = config.string(forKey: "pytake.encryption.key", isSecret: true), !key.isEmpty {
+            encryptionKey = key
+        } else if databaseURL != nil {
+            throw ConfigurationError("PYTAKE_ENCRYPTION_KEY is required when DATABASE_URL is set (generate one with: openssl rand -base64 32)")
+        } else {
+            encryptionKey = nil
+        }
+        encryptionOldKeys = (config.string(forKey: "pytake.encryption.old.keys", isSecret: true) ?? "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if let encryptionKey { _ = try SecretBox(current: encryptionKey, previous: encryptionOldKeys) }
         jwtIssuer = string("jwt.issuer", default: "pytake")
         jwtAudience = string("jwt.audience", default: "pytake-api")
         accessTokenTTL = try int("access.token.ttl.seconds", "ACCESS_TOKEN_TTL_SECONDS", default: 900, range: 30...86_400)
@@ -106,7 +120,7 @@ public struct Settings: Sendable {
     /// Settings from the process environment.
     public static func fromEnvironment() throws(ConfigurationError) -> Settings {
         try Settings(config: ConfigReader(provider: EnvironmentVariablesProvider(
-            secretsSpecifier: .specific(["DATABASE_URL", "JWT_SECRET"])
+            secretsSpecifier: .specific(["DATABASE_URL", "JWT_SECRET", "PYTAKE_ENCRYPTION_KEY", "PYTAKE_ENCRYPTION_OLD_KEYS"])
         )))
     }
 
@@ -114,7 +128,7 @@ public struct Settings: Sendable {
     public static func from(environment: [String: String]) throws(ConfigurationError) -> Settings {
         try Settings(config: ConfigReader(provider: EnvironmentVariablesProvider(
             environmentVariables: environment,
-            secretsSpecifier: .specific(["DATABASE_URL", "JWT_SECRET"])
+            secretsSpecifier: .specific(["DATABASE_URL", "JWT_SECRET", "PYTAKE_ENCRYPTION_KEY", "PYTAKE_ENCRYPTION_OLD_KEYS"])
         )))
     }
 }

@@ -130,11 +130,16 @@ enum TenantRules {
 public struct TenantService: Sendable {
     let db: PostgresClient
     let logger: Logger
+    /// The legacy `clients.token` is stored sealed, bound to its tenant.
+    let secrets: SecretBox
 
-    public init(db: PostgresClient, logger: Logger) {
+    public init(db: PostgresClient, logger: Logger, secrets: SecretBox) {
         self.db = db
         self.logger = logger
+        self.secrets = secrets
     }
+
+    static func tokenContext(_ tenant: UUID) -> String { "clients.token:" + tenant.uuidString.lowercased() }
 
     static let columns = "id, name, slug, timezone, status, tools_config::text, api_url, token, whatsapp_provider, created_at, updated_at, created_at::text AS cursor_time"
 
@@ -147,14 +152,16 @@ public struct TenantService: Sendable {
         v.check(input.status != .deleted, "status", "a new tenant is active or suspended")
         try v.finish()
         do {
+            let id = UUID()
+            let sealedToken = try input.token.map { try secrets.seal($0, context: Self.tokenContext(id)) }
             return try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
-                    INSERT INTO clients (name, slug, timezone, status, tools_config, api_url, token, whatsapp_provider)
-                    VALUES (\(input.name), \(input.slug), \(input.timezone ?? "UTC"), \((input.status ?? .active).rawValue),
-                            \(input.toolsConfigJSON ?? "{}")::jsonb, \(input.apiURL), \(input.token), \(input.whatsappProvider?.rawValue))
+                    INSERT INTO clients (id, name, slug, timezone, status, tools_config, api_url, token, whatsapp_provider)
+                    VALUES (\(id), \(input.name), \(input.slug), \(input.timezone ?? "UTC"), \((input.status ?? .active).rawValue),
+                            \(input.toolsConfigJSON ?? "{}")::jsonb, \(input.apiURL), \(sealedToken), \(input.whatsappProvider?.rawValue))
                     RETURNING \(unescaped: Self.columns)
                     """, logger: logger)
-                let tenant = try await Self.decode(rows).first!.tenant
+                let tenant = try await decode(rows).first!.tenant
                 try await AuditLog.record(tx, logger: logger, tenantId: tenant.id, actor: actor, action: "tenant.create",
                                           targetType: "tenant", targetId: tenant.id.uuidString.lowercased(),
                                           details: ["slug": tenant.slug])
@@ -167,7 +174,7 @@ public struct TenantService: Sendable {
 
     public func get(_ id: UUID, identity: Identity) async throws -> Tenant {
         try Access.require(identity, .read, tenant: id)
-        guard let tenant = try await Self.fetch(db, logger: logger, id: id),
+        guard let tenant = try await fetch(id),
               tenant.status != .deleted || identity.isPlatformAdmin
         else { throw AppError.notFound("Tenant") }
         return tenant
@@ -192,7 +199,7 @@ public struct TenantService: Sendable {
             ORDER BY created_at, id
             LIMIT \(query.page.limit + 1)
             """, logger: logger)
-        var decoded = try await Self.decode(rows)
+        var decoded = try await decode(rows)
         var next: String?
         if decoded.count > query.page.limit {
             decoded.removeLast()
@@ -216,6 +223,7 @@ public struct TenantService: Sendable {
             v.check(!set, field.rawValue, "cannot be both set and cleared")
         }
         try v.finish()
+        let sealedToken = try patch.token.map { try secrets.seal($0, context: Self.tokenContext(id)) }
         do {
             return try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
@@ -228,14 +236,14 @@ public struct TenantService: Sendable {
                                           WHEN \(patch.status?.rawValue) = 'deleted' THEN coalesce(deleted_at, now()) ELSE NULL END,
                         tools_config = coalesce(\(patch.toolsConfigJSON)::jsonb, tools_config),
                         api_url = CASE WHEN \(patch.clear.contains(.apiURL)) THEN NULL ELSE coalesce(\(patch.apiURL), api_url) END,
-                        token = CASE WHEN \(patch.clear.contains(.token)) THEN NULL ELSE coalesce(\(patch.token), token) END,
+                        token = CASE WHEN \(patch.clear.contains(.token)) THEN NULL ELSE coalesce(\(sealedToken), token) END,
                         whatsapp_provider = CASE WHEN \(patch.clear.contains(.whatsappProvider)) THEN NULL
                                                  ELSE coalesce(\(patch.whatsappProvider?.rawValue), whatsapp_provider) END,
                         updated_at = now()
                     WHERE id = \(id) AND (status <> 'deleted' OR \(identity.isPlatformAdmin))
                     RETURNING \(unescaped: Self.columns)
                     """, logger: logger)
-                guard let tenant = try await Self.decode(rows).first?.tenant else { throw AppError.notFound("Tenant") }
+                guard let tenant = try await decode(rows).first?.tenant else { throw AppError.notFound("Tenant") }
                 if tenant.status != .active {
                     // A suspended or deleted tenant's users are signed out now, not when their tokens expire.
                     try await Self.revokeSessions(tx, tenant: id, logger: logger)
@@ -273,17 +281,18 @@ public struct TenantService: Sendable {
             """, logger: logger)
     }
 
-    static func fetch(_ db: PostgresClient, logger: Logger, id: UUID) async throws -> Tenant? {
-        let rows = try await db.query("SELECT \(unescaped: columns) FROM clients WHERE id = \(id)", logger: logger)
+    func fetch(_ id: UUID) async throws -> Tenant? {
+        let rows = try await db.query("SELECT \(unescaped: Self.columns) FROM clients WHERE id = \(id)", logger: logger)
         return try await decode(rows).first?.tenant
     }
 
-    static func decode(_ rows: PostgresRowSequence) async throws -> [(tenant: Tenant, cursorTime: String)] {
+    func decode(_ rows: PostgresRowSequence) async throws -> [(tenant: Tenant, cursorTime: String)] {
         var result: [(Tenant, String)] = []
         for try await row in rows.decode((UUID, String, String, String, String, String, String?, String?, String?, Date, Date, String).self) {
             result.append((Tenant(
                 id: row.0, name: row.1, slug: row.2, timezone: row.3, status: TenantStatus(rawValue: row.4) ?? .suspended,
-                toolsConfigJSON: row.5, apiURL: row.6, token: row.7, whatsappProvider: row.8.flatMap(ProviderType.init(rawValue:)),
+                toolsConfigJSON: row.5, apiURL: row.6, token: try row.7.map { try secrets.open($0, context: Self.tokenContext(row.0)) },
+                whatsappProvider: row.8.flatMap(ProviderType.init(rawValue:)),
                 createdAt: row.9, updatedAt: row.10
             ), row.11))
         }

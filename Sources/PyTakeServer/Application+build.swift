@@ -21,14 +21,14 @@ public struct AppServices: Sendable {
     public let auth: AuthService
     public let sessions: SessionRegistry
 
-    public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], logger: Logger) async {
+    public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], secrets: SecretBox, logger: Logger) async {
         self.settings = settings
         self.db = db
         self.logger = logger
         hasher = PasswordHasher(parameters: settings.argon2, concurrency: settings.passwordHashConcurrency)
         tokens = await TokenService(secret: jwtSecret, issuer: settings.jwtIssuer, audience: settings.jwtAudience,
                                     accessTTL: settings.accessTokenTTL, refreshTTL: settings.refreshTokenTTL)
-        tenants = TenantService(db: db, logger: logger)
+        tenants = TenantService(db: db, logger: logger, secrets: secrets)
         users = UserService(db: db, logger: logger, hasher: hasher)
         auth = AuthService(db: db, logger: logger, hasher: hasher, tokens: tokens,
                            throttle: LoginThrottle(db: db, logger: logger, policy: settings.loginThrottle))
@@ -112,6 +112,7 @@ struct RouteTable: Sendable {
 public func buildApplication(settings: Settings, logger: Logger) async throws -> some ApplicationProtocol {
     let url = try Bootstrap.databaseURL(settings: settings, logger: logger)
     let jwtSecret = try Bootstrap.jwtSecret(settings: settings)
+    let secrets = try Bootstrap.secretBox(settings: settings)
     let embedded = settings.databaseURL == nil
     if embedded { try await Bootstrap.ensureDatabaseExists(url, logger: logger) }
     try await Database.checkReachable(url, logger: logger)
@@ -140,7 +141,7 @@ public func buildApplication(settings: Settings, logger: Logger) async throws ->
     }
 
     let db = Database.makeClient(url: url, poolSize: settings.databasePoolSize, logger: logger)
-    let services = await AppServices(settings: settings, db: db, jwtSecret: jwtSecret, logger: logger)
+    let services = await AppServices(settings: settings, db: db, jwtSecret: jwtSecret, secrets: secrets, logger: logger)
     let router = try buildRouter(services)
     var app = Application(
         router: router,

@@ -11,6 +11,7 @@ import PyTakeServer
 /// A PyTake server on its own fresh database, with helpers to seed tenants and users.
 public struct TestApp: Sendable {
     public static let jwtSecret = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+    public static let encryptionKey = "ZW5jcnlwdGlvbi1rZXktZm9yLXRlc3RzLTMyLWJ5dGU="
 
     public let services: AppServices
     public let url: DatabaseURL
@@ -21,6 +22,7 @@ public struct TestApp: Sendable {
         var environment = [
             "DATABASE_URL": databaseURL.string,
             "JWT_SECRET": jwtSecret,
+            "PYTAKE_ENCRYPTION_KEY": encryptionKey,
             "PYTAKE_MIGRATIONS_DIR": TestPostgres.migrationsDirectory,
             "PYTAKE_PUBLIC_DIR": TestPostgres.publicDirectory,
             "LOG_LEVEL": "warning",
@@ -41,7 +43,8 @@ public struct TestApp: Sendable {
             var logger = Logger(label: "pytake-test-server")
             logger.logLevel = settings.logLevel
             let db = Database.makeClient(url: url, poolSize: 10, logger: logger)
-            let services = await AppServices(settings: settings, db: db, jwtSecret: Array(jwtSecret.utf8), logger: logger)
+            let services = await AppServices(settings: settings, db: db, jwtSecret: Array(jwtSecret.utf8),
+                                             secrets: try Bootstrap.secretBox(settings: settings), logger: logger)
             var app = Application(router: try buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
             app.addServices(db)
             let testApp = TestApp(services: services, url: url)

@@ -173,8 +173,12 @@ struct Tenants: AsyncParsableCommand {
             try await guarded {
                 let context = try await Context.load()
                 let (name, slug, timezone) = (name, slug, timezone)
+                let secrets: SecretBox
+                do { secrets = try Bootstrap.secretBox(settings: context.settings) } catch {
+                    throw AdminError("\(error)", code: AdminExit.configuration)
+                }
                 let tenant = try await context.withMigratedDatabase { db in
-                    try await TenantService(db: db, logger: context.logger)
+                    try await TenantService(db: db, logger: context.logger, secrets: secrets)
                         .create(TenantInput(name: name, slug: slug, timezone: timezone), identity: nil, actor: .cli)
                 }
                 print(tenant.id.uuidString.lowercased())

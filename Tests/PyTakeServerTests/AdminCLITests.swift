@@ -16,7 +16,7 @@ import Testing
 
     static func admin(_ arguments: [String], database: DatabaseURL, input: String? = nil,
                       environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
-        var env = ["DATABASE_URL": database.string, "JWT_SECRET": TestApp.jwtSecret,
+        var env = ["DATABASE_URL": database.string, "JWT_SECRET": TestApp.jwtSecret, "PYTAKE_ENCRYPTION_KEY": TestApp.encryptionKey,
                    "PYTAKE_MIGRATIONS_DIR": TestPostgres.migrationsDirectory, "LOG_LEVEL": "error"]
         env.merge(environment) { _, new in new }
         let argv = [binary] + arguments

@@ -69,7 +69,8 @@ import Testing
         var logger = Logger(label: "readiness-test")
         logger.logLevel = .critical
         let db = Database.makeClient(url: try DatabaseURL(parsing: settings.databaseURL!), poolSize: 1, logger: logger)
-        let services = await AppServices(settings: settings, db: db, jwtSecret: Array(TestApp.jwtSecret.utf8), logger: logger)
+        let services = await AppServices(settings: settings, db: db, jwtSecret: Array(TestApp.jwtSecret.utf8),
+                                         secrets: try Bootstrap.secretBox(settings: settings), logger: logger)
         var app = Application(router: try buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
         app.addServices(db)
         // Live: the deadline runs on the connection's event loop.

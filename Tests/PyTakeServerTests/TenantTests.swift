@@ -24,6 +24,11 @@ import Testing
             #expect((created.json["tools_config"] as? [String: Any])?["debounce_seconds"] as? Int == 3)
             #expect(!created.text.contains("tok_live_abcdefgh1234"))
             let id = try #require(created.json["id"] as? String)
+            // At rest the token is sealed (AES-GCM), never the clear value.
+            let raw = try await app.db.query("SELECT token FROM clients WHERE id = \(UUID(uuidString: id)!)", logger: app.services.logger)
+                .decode(String.self).first(where: { _ in true })
+            #expect(raw?.hasPrefix("v1:") == true)
+            #expect(raw?.contains("tok_live") == false)
 
             let defaults = try await client.call(.post, "/api/v1/tenants", token: root, json: ["name": "Plain", "slug": "plain"])
             #expect(defaults.json["timezone"] as? String == "UTC")
