@@ -39,9 +39,12 @@ import Testing
         } catch {
             #expect(String(describing: error).contains("not configured"))
         }
-        var bytes = Array(sealed)
-        bytes[bytes.count - 3] = bytes[bytes.count - 3] == "A" ? "B" : "A"
-        #expect(throws: SecretBox.Failure.self) { try SecretBox(current: oldKey).open(String(bytes), context: "c") }
+        // Flip one bit of the ciphertext itself (editing a base64 character could touch only padding bits).
+        let prefix = sealed.prefix(while: { $0 != ":" }) + ":" + sealed.split(separator: ":")[1] + ":"
+        var payload = try #require(Data(base64Encoded: String(sealed.split(separator: ":")[2])))
+        payload[payload.count / 2] ^= 0x01
+        let tampered = String(prefix) + payload.base64EncodedString()
+        #expect(throws: SecretBox.Failure.self) { try SecretBox(current: oldKey).open(tampered, context: "c") }
         #expect(throws: SecretBox.Failure.self) { try other.open("plaintext-token", context: "c") }
         #expect(throws: ConfigurationError.self) { try SecretBox(current: "too-short") }
     }
