@@ -4,13 +4,10 @@ import PostgresNIO
 
 /// Everything a process needs before it serves: a reachable database with the current schema.
 public enum Bootstrap {
-    public static let embeddedPort = 54329
-
     /// The database to use: `DATABASE_URL`, or the embedded cluster under the data directory.
     public static func databaseURL(settings: Settings, logger: Logger) throws -> DatabaseURL {
         if let url = settings.databaseURL { return try DatabaseURL(parsing: url) }
-        let port = Int(ProcessInfo.processInfo.environment["PYTAKE_EMBEDDED_PG_PORT"] ?? "") ?? embeddedPort
-        let cluster = try EmbeddedPostgres(clusterDirectory: settings.dataDirectory + "/postgres", port: port)
+        let cluster = try EmbeddedPostgres(clusterDirectory: settings.dataDirectory + "/postgres", port: settings.embeddedPostgresPort)
         return try cluster.start(logger: logger)
     }
 

@@ -29,6 +29,8 @@ public struct Settings: Sendable {
     public var sessionRecheckSeconds: Int
     public var logLevel: Logger.Level
     public var dataDirectory: String
+    /// Port of the embedded cluster (used only without `DATABASE_URL`).
+    public var embeddedPostgresPort: Int
     public var publicDirectory: String
     public var migrationsDirectory: String
     public var maxBodyBytes: Int
@@ -96,6 +98,7 @@ public struct Settings: Sendable {
         }
         logLevel = parsedLevel
         dataDirectory = string("pytake.data.dir", default: ".pytake")
+        embeddedPostgresPort = try int("pytake.embedded.pg.port", "PYTAKE_EMBEDDED_PG_PORT", default: 54329, range: 1024...65535)
         publicDirectory = string("pytake.public.dir", default: "public")
         migrationsDirectory = string("pytake.migrations.dir", default: "migrations")
         maxBodyBytes = try int("max.body.bytes", "MAX_BODY_BYTES", default: 1 << 20, range: 1024...(64 << 20))

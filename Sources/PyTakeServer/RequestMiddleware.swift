@@ -206,7 +206,7 @@ struct StaticFilesMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        if path.hasPrefix("/api/") || path == "/healthz" || path == "/readyz" || path.hasPrefix("/meta/") {
+        if path.hasPrefix("/api/") || path == "/healthz" || path == "/readyz" {
             return try await next(request, context)
         }
         return try await files.handle(request, context: context, next: next)

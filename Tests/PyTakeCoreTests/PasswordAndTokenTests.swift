@@ -160,6 +160,7 @@ import Testing
             (["DATABASE_URL": "postgres://u@h:5432/db"], "JWT_SECRET is required"),
             (["DATABASE_URL": "postgres://u@h:5432/db", "JWT_SECRET": "short"], "at least 32 bytes"),
             (["ARGON2_MEMORY_KIB": "1024"], "ARGON2_MEMORY_KIB"),
+            (["PYTAKE_EMBEDDED_PG_PORT": "port"], "PYTAKE_EMBEDDED_PG_PORT"),
             (["DATABASE_URL": "postgres://u@h:5432/db", "JWT_SECRET": String(repeating: "s", count: 40)], "PYTAKE_ENCRYPTION_KEY is required"),
             (["PYTAKE_ENCRYPTION_KEY": "not-base64-32-bytes"], "PYTAKE_ENCRYPTION_KEY must be 32 random bytes"),
         ]

@@ -32,7 +32,7 @@ import Testing
              expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .ok, .viewerA: .ok, .adminB: .notFound]),
         Case(name: "update tenant", method: .patch, path: { f in "/api/v1/tenants/\(f.a)" }, body: { ["name": "Renamed"] },
              expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
-        Case(name: "suspend tenant", method: .patch, path: { f in "/api/v1/tenants/\(f.b)" }, body: { ["status": "active"] },
+        Case(name: "set a tenant's status (platform_admin only, even to its current value)", method: .patch, path: { f in "/api/v1/tenants/\(f.b)" }, body: { ["status": "active"] },
              expect: [.platformAdmin: .ok, .adminA: .notFound, .agentA: .notFound, .viewerA: .notFound, .adminB: .forbidden]),
         Case(name: "list users", method: .get, path: { f in "/api/v1/tenants/\(f.a)/users" },
              expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .ok, .viewerA: .ok, .adminB: .notFound]),
