@@ -3,7 +3,7 @@
 public struct AppError: Error, Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case badRequest, unauthorized, forbidden, notFound, methodNotAllowed, conflict, payloadTooLarge
-        case unprocessable, tooManyRequests, unavailable, `internal`
+        case unprocessable, tooManyRequests, unavailable, `internal`, badGateway, gatewayTimeout
 
         public var status: Int {
             switch self {
@@ -18,6 +18,8 @@ public struct AppError: Error, Sendable, Equatable {
             case .tooManyRequests: 429
             case .unavailable: 503
             case .internal: 500
+            case .badGateway: 502
+            case .gatewayTimeout: 504
             }
         }
 
@@ -34,6 +36,8 @@ public struct AppError: Error, Sendable, Equatable {
             case .tooManyRequests: "Too Many Requests"
             case .unavailable: "Service Unavailable"
             case .internal: "Internal Server Error"
+            case .badGateway: "Bad Gateway"
+            case .gatewayTimeout: "Gateway Timeout"
             }
         }
     }
@@ -55,6 +59,8 @@ public struct AppError: Error, Sendable, Equatable {
     public var retryAfter: Int?
     /// Methods the path supports, for `Allow` on 405.
     public var allow: String?
+    /// What an outside provider answered, when the failure is theirs.
+    public var providerError: ProviderErrorInfo?
 
     public init(_ kind: Kind, code: String, _ detail: String, fieldErrors: [FieldError] = [], retryAfter: Int? = nil, allow: String? = nil) {
         self.kind = kind
@@ -77,6 +83,27 @@ public struct AppError: Error, Sendable, Equatable {
     }
     public static func validation(_ errors: [FieldError]) -> AppError {
         AppError(.unprocessable, code: "validation_failed", "One or more fields are invalid.", fieldErrors: errors)
+    }
+}
+
+/// A WhatsApp provider's own error, as reported back to API callers (never with secrets).
+public struct ProviderErrorInfo: Sendable, Equatable, Codable {
+    public var providerType: String
+    /// The provider's error code (Meta's `error.code`, e.g. "190"), when it gave one.
+    public var code: String?
+    public var message: String?
+    /// The HTTP status the provider answered, when it answered.
+    public var httpStatus: Int?
+
+    public init(providerType: String, code: String?, message: String?, httpStatus: Int?) {
+        self.providerType = providerType
+        self.code = code
+        self.message = message
+        self.httpStatus = httpStatus
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case providerType = "provider_type", code, message, httpStatus = "http_status"
     }
 }
 

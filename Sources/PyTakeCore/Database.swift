@@ -88,6 +88,10 @@ extension AppError {
         let error = Database.unwrap(error)
         if let error = error as? AppError { return error }
         if Database.isUnavailable(error) { return .databaseUnavailable }
+        if let failure = error as? SecretBox.Failure {
+            // The configured keys cannot read a stored secret: an operator problem, said plainly.
+            return AppError(.internal, code: "secret_unreadable", "A stored secret cannot be decrypted: \(failure.description).")
+        }
         // Validation should have caught these; if a value still reaches the database in a shape it
         // refuses, that is the client's input, not a server fault.
         switch Database.sqlState(of: error) {

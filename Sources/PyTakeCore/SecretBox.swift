@@ -62,6 +62,23 @@ public struct SecretBox: Sendable {
         }
     }
 
+    /// Whether `stored` is a sealed value (as opposed to a clear one written before PyTake sealed it).
+    public static func isSealed(_ stored: String) -> Bool {
+        stored.hasPrefix("v1:")
+    }
+
+    /// For legacy columns that may still hold values written in clear by older systems: those are
+    /// returned as they are (and `pytake-admin keys rotate` seals them); sealed ones are opened.
+    public func openLegacy(_ stored: String, context: String) throws -> String {
+        Self.isSealed(stored) ? try open(stored, context: context) : stored
+    }
+
+    /// The key id a sealed value names, nil for a clear value.
+    public static func keyID(of stored: String) -> String? {
+        let parts = stored.split(separator: ":", maxSplits: 2)
+        return parts.count == 3 && parts[0] == "v1" ? String(parts[1]) : nil
+    }
+
     public func isCurrent(_ stored: String) -> Bool {
         stored.hasPrefix("v1:\(currentKeyID):")
     }

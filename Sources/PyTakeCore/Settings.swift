@@ -39,6 +39,7 @@ public struct Settings: Sendable {
     public var loginThrottle: LoginThrottle.Policy
     public var argon2: PasswordHasher.Parameters
     public var passwordHashConcurrency: Int
+    public var outbound: OutboundSettings
 
     public init(config: ConfigReader) throws(ConfigurationError) {
         func int(_ key: String, _ env: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
@@ -118,6 +119,32 @@ public struct Settings: Sendable {
             "password.hash.concurrency", "PASSWORD_HASH_CONCURRENCY",
             default: max(1, ProcessInfo.processInfo.activeProcessorCount), range: 1...256
         )
+        func url(_ key: String, _ env: String, default value: String) throws(ConfigurationError) -> String {
+            let raw = string(key, default: value)
+            guard let parsed = URL(string: raw), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
+                throw ConfigurationError("\(env) must be an absolute http(s) URL, got '\(raw)'")
+            }
+            return raw.hasSuffix("/") ? String(raw.dropLast()) : raw
+        }
+        let graphVersion = string("meta.graph.version", default: "v22.0")
+        guard graphVersion.wholeMatch(of: /v\d{1,3}\.\d{1,3}/) != nil else {
+            throw ConfigurationError("META_GRAPH_VERSION must look like v22.0, got '\(graphVersion)'")
+        }
+        let allowPrivate = string("provider.allow.private.networks", default: "false").lowercased()
+        guard ["true", "false", "1", "0"].contains(allowPrivate) else {
+            throw ConfigurationError("PROVIDER_ALLOW_PRIVATE_NETWORKS must be true or false, got '\(allowPrivate)'")
+        }
+        outbound = OutboundSettings(
+            metaGraphURL: try url("meta.graph.url", "META_GRAPH_URL", default: "https://graph.facebook.com"),
+            metaGraphVersion: graphVersion,
+            lancePilotURL: try url("lancepilot.api.url", "LANCEPILOT_API_URL", default: "https://lancepilot.com/api/v3"),
+            timeoutSeconds: try int("provider.timeout.seconds", "PROVIDER_TIMEOUT_SECONDS", default: 10, range: 1...120),
+            retryAttempts: try int("provider.retry.attempts", "PROVIDER_RETRY_ATTEMPTS", default: 3, range: 1...10),
+            retryBaseMilliseconds: try int("provider.retry.base.ms", "PROVIDER_RETRY_BASE_MS", default: 250, range: 1...60_000),
+            breakerThreshold: try int("provider.breaker.threshold", "PROVIDER_BREAKER_THRESHOLD", default: 5, range: 1...1000),
+            breakerCooldownSeconds: try int("provider.breaker.cooldown.seconds", "PROVIDER_BREAKER_COOLDOWN_SECONDS", default: 30, range: 1...3600),
+            allowPrivateNetworks: allowPrivate == "true" || allowPrivate == "1"
+        )
     }
 
     /// Settings from the process environment.
@@ -134,6 +161,27 @@ public struct Settings: Sendable {
             secretsSpecifier: .specific(["DATABASE_URL", "JWT_SECRET", "PYTAKE_ENCRYPTION_KEY", "PYTAKE_ENCRYPTION_OLD_KEYS"])
         )))
     }
+}
+
+/// How PyTake talks to WhatsApp providers.
+public struct OutboundSettings: Sendable {
+    /// Meta Graph API base URL (no trailing slash) and version, e.g. `https://graph.facebook.com`, `v22.0`.
+    public var metaGraphURL: String
+    public var metaGraphVersion: String
+    /// LancePilot API base URL used when a provider row has no `api_url` of its own.
+    public var lancePilotURL: String
+    /// Per attempt, connect plus response.
+    public var timeoutSeconds: Int
+    /// Attempts per send, counting the first; only transient failures (timeouts, 429, 5xx) are retried.
+    public var retryAttempts: Int
+    /// First backoff; it doubles per attempt, with full jitter.
+    public var retryBaseMilliseconds: Int
+    /// Consecutive failed sends that open a provider's circuit breaker.
+    public var breakerThreshold: Int
+    /// How long an open breaker refuses sends before letting one trial through.
+    public var breakerCooldownSeconds: Int
+    /// Whether provider URLs may point at loopback, private or link-local addresses.
+    public var allowPrivateNetworks: Bool
 }
 
 /// A parsed `postgres://user:password@host:port/database?sslmode=...` URL.

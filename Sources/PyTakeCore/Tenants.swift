@@ -154,11 +154,12 @@ public struct TenantService: Sendable {
         do {
             let id = UUID()
             let sealedToken = try input.token.map { try secrets.seal($0, context: Self.tokenContext(id)) }
+            let toolsConfig = try input.toolsConfigJSON.map { try sealToolsKey($0, tenant: id).json }
             return try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     INSERT INTO clients (id, name, slug, timezone, status, tools_config, api_url, token, whatsapp_provider)
                     VALUES (\(id), \(input.name), \(input.slug), \(input.timezone ?? "UTC"), \((input.status ?? .active).rawValue),
-                            \(input.toolsConfigJSON ?? "{}")::jsonb, \(input.apiURL), \(sealedToken), \(input.whatsappProvider?.rawValue))
+                            \(toolsConfig ?? "{}")::jsonb, \(input.apiURL), \(sealedToken), \(input.whatsappProvider?.rawValue))
                     RETURNING \(unescaped: Self.columns)
                     """, logger: logger)
                 let tenant = try await decode(rows).first!.tenant
@@ -224,6 +225,8 @@ public struct TenantService: Sendable {
         }
         try v.finish()
         let sealedToken = try patch.token.map { try secrets.seal($0, context: Self.tokenContext(id)) }
+        let toolsConfig = try patch.toolsConfigJSON.map { try sealToolsKey($0, tenant: id) }
+        let keepKey = toolsConfig?.keepStoredKey ?? false
         do {
             return try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
@@ -234,7 +237,12 @@ public struct TenantService: Sendable {
                         status = coalesce(\(patch.status?.rawValue), status),
                         deleted_at = CASE WHEN \(patch.status?.rawValue)::text IS NULL THEN deleted_at
                                           WHEN \(patch.status?.rawValue) = 'deleted' THEN coalesce(deleted_at, now()) ELSE NULL END,
-                        tools_config = coalesce(\(patch.toolsConfigJSON)::jsonb, tools_config),
+                        tools_config = CASE
+                            WHEN \(toolsConfig?.json)::jsonb IS NULL THEN tools_config
+                            WHEN \(keepKey) AND tools_config #> '{whatsapp,key}' IS NOT NULL
+                                THEN jsonb_set(\(toolsConfig?.json)::jsonb, '{whatsapp,key}', tools_config #> '{whatsapp,key}')
+                            WHEN \(keepKey) THEN \(toolsConfig?.json)::jsonb #- '{whatsapp,key}'
+                            ELSE \(toolsConfig?.json)::jsonb END,
                         api_url = CASE WHEN \(patch.clear.contains(.apiURL)) THEN NULL ELSE coalesce(\(patch.apiURL), api_url) END,
                         token = CASE WHEN \(patch.clear.contains(.token)) THEN NULL ELSE coalesce(\(sealedToken), token) END,
                         whatsapp_provider = CASE WHEN \(patch.clear.contains(.whatsappProvider)) THEN NULL
@@ -274,6 +282,29 @@ public struct TenantService: Sendable {
         }
     }
 
+    /// `tools_config.whatsapp.key` is a legacy provider token: it is sealed like `clients.token`.
+    /// A value that is the masked form the API returned (`••••1234`) means "keep the stored key",
+    /// so a settings form can send back what it read.
+    func sealToolsKey(_ json: String, tenant: UUID) throws -> (json: String, keepStoredKey: Bool) {
+        guard var object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              var whatsapp = object["whatsapp"] as? [String: Any], let key = whatsapp["key"] as? String
+        else { return (json, false) }
+        if key.hasPrefix("••••") { return (json, true) }
+        whatsapp["key"] = try secrets.seal(key, context: CredentialResolver.toolsKeyContext(tenant))
+        object["whatsapp"] = whatsapp
+        return (String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self), false)
+    }
+
+    /// The API never shows `tools_config.whatsapp.key` in clear: only its last 4 characters.
+    func maskToolsKey(_ json: String, tenant: UUID) throws -> String {
+        guard json.contains("\"key\""), var object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              var whatsapp = object["whatsapp"] as? [String: Any], let key = whatsapp["key"] as? String
+        else { return json }
+        whatsapp["key"] = maskSecret(try secrets.openLegacy(key, context: CredentialResolver.toolsKeyContext(tenant)))
+        object["whatsapp"] = whatsapp
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+
     static func revokeSessions(_ tx: PostgresConnection, tenant id: UUID, logger: Logger) async throws {
         try await tx.query("""
             UPDATE refresh_tokens SET revoked_at = now()
@@ -291,7 +322,8 @@ public struct TenantService: Sendable {
         for try await row in rows.decode((UUID, String, String, String, String, String, String?, String?, String?, Date, Date, String).self) {
             result.append((Tenant(
                 id: row.0, name: row.1, slug: row.2, timezone: row.3, status: TenantStatus(rawValue: row.4) ?? .suspended,
-                toolsConfigJSON: row.5, apiURL: row.6, token: try row.7.map { try secrets.open($0, context: Self.tokenContext(row.0)) },
+                toolsConfigJSON: try maskToolsKey(row.5, tenant: row.0), apiURL: row.6,
+                token: try row.7.map { try secrets.openLegacy($0, context: Self.tokenContext(row.0)) },
                 whatsappProvider: row.8.flatMap(ProviderType.init(rawValue:)),
                 createdAt: row.9, updatedAt: row.10
             ), row.11))

@@ -215,3 +215,110 @@ struct APIHandler: APIProtocol {
 extension UUID {
     var lowercasedString: String { uuidString.lowercased() }
 }
+
+// MARK: providers
+
+extension APIHandler {
+    func listProviders(_ input: Operations.ListProviders.Input) async throws -> Operations.ListProviders.Output {
+        let identity = try scope.identity()
+        let query = ProviderQuery(
+            page: try PageRequest(limit: input.query.limit, cursor: input.query.cursor),
+            type: input.query.providerType.flatMap { ProviderType(rawValue: $0.rawValue) }, active: input.query.active)
+        let page = try await services.providers.list(tenantId: try Self.uuid(input.path.tenantId, "tenantId"), query, identity: identity)
+        return .ok(.init(body: .json(.init(items: page.items.map { provider(identity, $0) }, nextCursor: page.nextCursor))))
+    }
+
+    func createProvider(_ input: Operations.CreateProvider.Input) async throws -> Operations.CreateProvider.Output {
+        let identity = try scope.identity()
+        let tenantId = try Self.uuid(input.path.tenantId, "tenantId")
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        let created = try await services.providers.create(tenantId: tenantId, ProviderInput(
+            type: ProviderType(rawValue: body.providerType.rawValue)!, name: body.name, active: body.active, priority: body.priority,
+            apiURL: body.apiUrl, token: body.token, appSecret: body.config?.appSecret, config: Self.config(body.config)
+        ), identity: identity, actor: try scope.actor())
+        return .created(.init(body: .json(provider(identity, created))))
+    }
+
+    func getProvider(_ input: Operations.GetProvider.Input) async throws -> Operations.GetProvider.Output {
+        let identity = try scope.identity()
+        let found = try await services.providers.get(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.providerId, "providerId"), identity: identity)
+        return .ok(.init(body: .json(provider(identity, found))))
+    }
+
+    func updateProvider(_ input: Operations.UpdateProvider.Input) async throws -> Operations.UpdateProvider.Output {
+        let identity = try scope.identity()
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        var patch = ProviderPatch()
+        patch.name = body.name
+        patch.active = body.active
+        patch.priority = body.priority
+        patch.apiURL = body.apiUrl
+        patch.token = body.token
+        patch.appSecret = body.config?.appSecret
+        patch.config = body.config.map { Self.config($0) }
+        patch.clear = Set((body.clear ?? []).compactMap { ProviderPatch.Clearable(rawValue: $0.rawValue) })
+        let updated = try await services.providers.update(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.providerId, "providerId"),
+            patch, identity: identity, actor: try scope.actor())
+        return .ok(.init(body: .json(provider(identity, updated))))
+    }
+
+    func deleteProvider(_ input: Operations.DeleteProvider.Input) async throws -> Operations.DeleteProvider.Output {
+        let identity = try scope.identity()
+        try await services.providers.delete(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.providerId, "providerId"),
+            identity: identity, actor: try scope.actor())
+        return .noContent(.init())
+    }
+
+    func sendTestMessage(_ input: Operations.SendTestMessage.Input) async throws -> Operations.SendTestMessage.Output {
+        let identity = try scope.identity()
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        let (provider, receipt) = try await services.outbound.sendTestMessage(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), providerId: try Self.uuid(input.path.providerId, "providerId"),
+            to: body.to, text: body.text, identity: identity, actor: try scope.actor())
+        return .ok(.init(body: .json(.init(
+            providerType: .init(rawValue: provider.type.rawValue)!, providerId: provider.id.lowercasedString,
+            providerMessageId: receipt.providerMessageId))))
+    }
+
+    func resolveCredentials(_ input: Operations.ResolveCredentials.Input) async throws -> Operations.ResolveCredentials.Output {
+        let identity = try scope.identity()
+        let resolved = try await services.outbound.resolver.resolve(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), type: ProviderType(rawValue: input.path.providerType.rawValue)!,
+            providerId: try input.query.providerId.map { try Self.uuid($0, "provider_id") }, identity: identity)
+        let seesSecrets = identity.role == .platformAdmin || identity.role == .tenantAdmin
+        func source(_ value: ResolvedCredentials.Source?) -> Components.Schemas.CredentialSource? {
+            value.flatMap { .init(rawValue: $0.rawValue) }
+        }
+        return .ok(.init(body: .json(.init(
+            providerType: .init(rawValue: resolved.providerType.rawValue)!, providerId: resolved.providerId?.lowercasedString,
+            providerName: resolved.providerName, apiUrl: resolved.apiURL, tokenMasked: seesSecrets ? resolved.tokenMasked : nil,
+            source: .init(apiUrl: source(resolved.apiURLSource), token: source(resolved.tokenSource)), mixed: resolved.isMixed))))
+    }
+
+    static func config(_ input: Components.Schemas.ProviderConfigInput?) -> ProviderConfig {
+        guard let input else { return ProviderConfig() }
+        return ProviderConfig(phoneNumberId: input.phoneNumberId, displayPhoneNumber: input.displayPhoneNumber, wabaId: input.wabaId,
+                              businessId: input.businessId, instance: input.instance, workspaceId: input.workspaceId)
+    }
+
+    /// Secrets, even masked, are shown to tenant_admin and platform_admin only.
+    func provider(_ identity: Identity, _ provider: Provider) -> Components.Schemas.Provider {
+        let seesSecrets = identity.role == .platformAdmin || identity.role == .tenantAdmin
+        let breaker = services.outbound.senders.breakerState(provider.id.lowercasedString)
+        let config = provider.config
+        return .init(
+            id: provider.id.lowercasedString, tenantId: provider.tenantId.lowercasedString,
+            providerType: .init(rawValue: provider.type.rawValue)!, name: provider.name, active: provider.active, priority: provider.priority,
+            apiUrl: provider.apiURL, tokenMasked: seesSecrets ? maskSecret(provider.token) : nil,
+            config: .init(phoneNumberId: config.phoneNumberId, displayPhoneNumber: config.displayPhoneNumber, wabaId: config.wabaId,
+                          businessId: config.businessId,
+                          appSecretMasked: seesSecrets ? provider.appSecret.map(maskSecret) : nil,
+                          instance: config.instance, workspaceId: config.workspaceId),
+            breaker: .init(state: .init(rawValue: breaker.state.rawValue)!, consecutiveFailures: breaker.consecutiveFailures,
+                           openedAt: breaker.openedAt, retryAt: breaker.retryAt),
+            createdAt: provider.createdAt, updatedAt: provider.updatedAt)
+    }
+}

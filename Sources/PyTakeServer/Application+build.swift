@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -20,6 +21,10 @@ public struct AppServices: Sendable {
     public let users: UserService
     public let auth: AuthService
     public let sessions: SessionRegistry
+    public let providers: ProviderService
+    public let outbound: Outbound
+    /// Outbound HTTP to providers; shut down with the application (see `HTTPClientService`).
+    public let httpClient: HTTPClient
 
     public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], secrets: SecretBox, logger: Logger) async {
         self.settings = settings
@@ -33,6 +38,12 @@ public struct AppServices: Sendable {
         auth = AuthService(db: db, logger: logger, hasher: hasher, tokens: tokens,
                            throttle: LoginThrottle(db: db, logger: logger, policy: settings.loginThrottle))
         sessions = SessionRegistry(db: db, logger: logger, recheckInterval: TimeInterval(settings.sessionRecheckSeconds))
+        providers = ProviderService(db: db, logger: logger, secrets: secrets)
+        httpClient = SenderFactory.makeHTTPClient(settings: settings.outbound)
+        outbound = Outbound(
+            resolver: CredentialResolver(db: db, logger: logger, secrets: secrets, outbound: settings.outbound),
+            senders: SenderFactory(client: httpClient, settings: settings.outbound, logger: logger),
+            providers: providers, db: db, logger: logger)
     }
 }
 
@@ -148,7 +159,7 @@ public func buildApplication(settings: Settings, logger: Logger) async throws ->
         configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), serverName: "PyTake"),
         logger: logger
     )
-    app.addServices(db)
+    app.addServices(db, HTTPClientService(client: services.httpClient))
     app.beforeServerStarts {
         logger.info("PyTake listening", metadata: ["url": "http://\(settings.httpHost):\(settings.httpPort)", "database": "\(url.host):\(url.port)/\(url.database)"])
     }

@@ -12,10 +12,12 @@ struct ProblemBody: Encodable {
     var detail: String
     var requestId: String
     var errors: [AppError.FieldError]?
+    var providerError: ProviderErrorInfo?
 
     enum CodingKeys: String, CodingKey {
         case type, title, status, code, detail, errors
         case requestId = "request_id"
+        case providerError = "provider_error"
     }
 }
 
@@ -24,7 +26,8 @@ extension AppError {
         let status = HTTPResponse.Status(code: kind.status)
         let body = ProblemBody(
             type: "https://pytake.dev/problems/\(code)", title: kind.title, status: kind.status,
-            code: code, detail: detail, requestId: requestId, errors: fieldErrors.isEmpty ? nil : fieldErrors
+            code: code, detail: detail, requestId: requestId, errors: fieldErrors.isEmpty ? nil : fieldErrors,
+            providerError: providerError
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
