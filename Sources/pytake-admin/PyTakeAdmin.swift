@@ -10,8 +10,8 @@ import PyTakeCore
 struct PyTakeAdmin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pytake-admin",
-        abstract: "Operate a PyTake installation: schema migrations, tenants, users.",
-        subcommands: [Migrate.self, Tenants.self, Users.self]
+        abstract: "Operate a PyTake installation: schema migrations, tenants, users, providers, encryption keys.",
+        subcommands: [Migrate.self, Tenants.self, Users.self, Providers.self, Keys.self]
     )
 }
 
@@ -157,6 +157,143 @@ func loadMigrator(_ context: Context) throws -> Migrator {
         return try Migrator(directory: context.settings.migrationsDirectory)
     } catch {
         throw AdminError("\(error)", code: AdminExit.configuration)
+    }
+}
+
+extension Context {
+    func secretBox() throws -> SecretBox {
+        do { return try Bootstrap.secretBox(settings: settings) } catch {
+            throw AdminError("\(error)", code: AdminExit.configuration)
+        }
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Encryption keys for secrets at rest (provider tokens, app secrets, legacy tokens).",
+        discussion: """
+            Rotating without downtime:
+              1. add the new key to PYTAKE_ENCRYPTION_OLD_KEYS on every replica (they can now read it);
+              2. make it PYTAKE_ENCRYPTION_KEY and move the old key to PYTAKE_ENCRYPTION_OLD_KEYS (new writes use it);
+              3. run 'pytake-admin keys rotate' with that configuration (re-seals everything, in batches);
+              4. when 'keys status' shows only the new key, remove the old one.
+            """,
+        subcommands: [Generate.self, Status.self, Rotate.self])
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a new random key (32 bytes, base64).")
+        func run() async throws { print(SecretBox.generateKey()) }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Count stored secrets per key id (and any still in clear).")
+        func run() async throws {
+            try await guarded {
+                let context = try await Context.load()
+                let secrets = try context.secretBox()
+                let counts = try await context.withMigratedDatabase { db in
+                    try await SecretRotation(db: db, logger: context.logger, secrets: secrets).status()
+                }
+                print("current key: \(secrets.currentKeyID)")
+                for count in counts {
+                    let note = count.key == secrets.currentKeyID ? "current" : (count.key == "clear" ? "NOT ENCRYPTED" : "old key")
+                    print("\(count.column.padding(toLength: 36, withPad: " ", startingAt: 0)) \(count.key.padding(toLength: 10, withPad: " ", startingAt: 0)) \(count.rows)  \(note)")
+                }
+                if counts.isEmpty { print("no stored secrets") }
+            }
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-seal every stored secret under PYTAKE_ENCRYPTION_KEY (old keys must be in PYTAKE_ENCRYPTION_OLD_KEYS).")
+        @Option(help: "Rows per transaction.") var batchSize: Int = 200
+
+        func validate() throws {
+            guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1...10000") }
+        }
+
+        func run() async throws {
+            try await guarded {
+                let context = try await Context.load()
+                let secrets = try context.secretBox()
+                let batchSize = batchSize
+                let done = try await context.withMigratedDatabase { db in
+                    try await SecretRotation(db: db, logger: context.logger, secrets: secrets)
+                        .rotate(batchSize: batchSize) { line in print(line) }
+                }
+                for (column, rows) in done.sorted(by: { $0.key < $1.key }) {
+                    print("\(column): \(rows) re-sealed under key \(secrets.currentKeyID)")
+                }
+            }
+        }
+    }
+}
+
+struct Providers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "WhatsApp provider instances: moving tenants off the legacy credential columns.",
+        subcommands: [MigrateLegacy.self, LegacyReport.self])
+
+    struct MigrateLegacy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "migrate-legacy",
+            abstract: "Copy legacy credentials (clients.api_url/token/tools_config) into client_providers rows named legacy-<type>. Idempotent.")
+        @Option(help: "Only this tenant (id).") var tenant: String?
+        @Flag(help: "Say what would be done; change nothing.") var dryRun = false
+        @Option(help: "Provider type for tenants whose whatsapp_provider is empty (meta, uazapi, lancepilot).") var typeWhenUnset: String?
+
+        func validate() throws {
+            if let tenant, UUID(uuidString: tenant) == nil { throw ValidationError("--tenant must be a UUID") }
+            if let typeWhenUnset, ProviderType(rawValue: typeWhenUnset) == nil {
+                throw ValidationError("--type-when-unset must be meta, uazapi or lancepilot")
+            }
+        }
+
+        func run() async throws {
+            try await guarded {
+                let context = try await Context.load()
+                let secrets = try context.secretBox()
+                let (tenant, dryRun, type) = (tenant.flatMap(UUID.init(uuidString:)), dryRun, typeWhenUnset.flatMap(ProviderType.init(rawValue:)))
+                let results = try await context.withMigratedDatabase { db in
+                    try await LegacyProviders(db: db, logger: context.logger, secrets: secrets)
+                        .migrate(tenant: tenant, dryRun: dryRun, typeWhenUnset: type)
+                }
+                var created = 0
+                for (legacy, outcome) in results {
+                    let what: String = switch outcome {
+                    case .created(let id, let type): "created \(type.rawValue) provider \(id.uuidString.lowercased())"
+                    case .wouldCreate(let type): "would create a \(type.rawValue) provider (dry run)"
+                    case .alreadyMigrated(let type): "already migrated (\(LegacyProviders.rowName(type)) exists)"
+                    case .skipped(let why): "skipped: \(why)"
+                    }
+                    if case .created = outcome { created += 1 }
+                    print("\(legacy.slug) \(legacy.tenantId.uuidString.lowercased()): \(what)")
+                }
+                print("\(results.count) tenant(s) with legacy credentials, \(created) provider(s) created\(dryRun ? " (dry run: nothing changed)" : "")")
+            }
+        }
+    }
+
+    struct LegacyReport: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "legacy-report",
+            abstract: "List tenants that still depend on the legacy credential columns of clients.")
+
+        func run() async throws {
+            try await guarded {
+                let context = try await Context.load()
+                let secrets = try context.secretBox()
+                let dependent = try await context.withMigratedDatabase { db in
+                    try await LegacyProviders(db: db, logger: context.logger, secrets: secrets).report()
+                }
+                for legacy in dependent {
+                    print("\(legacy.slug) \(legacy.tenantId.uuidString.lowercased()) whatsapp_provider=\(legacy.whatsappProvider?.rawValue ?? "(empty)") "
+                          + "fields=\(legacy.fields.joined(separator: ",")) served-from-legacy=\(legacy.dependentTypes.map(\.rawValue).joined(separator: ","))")
+                }
+                print("\(dependent.count) tenant(s) still depend on legacy columns")
+            }
+        }
     }
 }
 
