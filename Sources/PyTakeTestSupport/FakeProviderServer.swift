@@ -47,7 +47,7 @@ public final class FakeProviderServer: Sendable {
         router.on("**", method: .post) { request, context in try await server.handle(request, context) }
         router.on("**", method: .get) { request, context in try await server.handle(request, context) }
         var logger = Logger(label: "fake-provider")
-        logger.logLevel = .error
+        logger.logLevel = .critical  // cancelling the server at the end of a test logs noise
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),

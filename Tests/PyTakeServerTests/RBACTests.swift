@@ -20,6 +20,14 @@ import Testing
         try await f.app.createUser(uniqueEmail("target"), role: .agent, tenant: f.tenantA.id).id.uuidString.lowercased()
     }
 
+    static func freshProvider(_ f: Fixture) async throws -> String {
+        try await f.app.services.providers.create(
+            tenantId: f.tenantA.id,
+            ProviderInput(type: .uazapi, name: "p-\(UUID().uuidString.prefix(8))", apiURL: "https://uazapi.example", token: "instance-token-0001"),
+            identity: nil, actor: .cli
+        ).id.uuidString.lowercased()
+    }
+
     static let cases: [Case] = [
         Case(name: "me", method: .get, path: { _ in "/api/v1/me" },
              expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .ok, .viewerA: .ok, .adminB: .ok]),
@@ -50,6 +58,33 @@ import Testing
              expect: [.platformAdmin: .noContent, .adminA: .noContent, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
         Case(name: "audit log", method: .get, path: { f in "/api/v1/tenants/\(f.a)/audit-log" },
              expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
+        Case(name: "list providers", method: .get, path: { f in "/api/v1/tenants/\(f.a)/providers" },
+             expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .ok, .viewerA: .ok, .adminB: .notFound]),
+        Case(name: "create provider", method: .post, path: { f in "/api/v1/tenants/\(f.a)/providers" },
+             body: { ["provider_type": "uazapi", "name": "p-\(UUID().uuidString.prefix(8))", "api_url": "https://uazapi.example", "token": "instance-token-0001"] },
+             expect: [.platformAdmin: .created, .adminA: .created, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
+        Case(name: "get provider", method: .get, path: { f in "/api/v1/tenants/\(f.a)/providers/\(try await freshProvider(f))" },
+             expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .ok, .viewerA: .ok, .adminB: .notFound]),
+        Case(name: "get provider through the wrong tenant", method: .get,
+             path: { f in "/api/v1/tenants/\(f.b)/providers/\(try await freshProvider(f))" },
+             expect: [.platformAdmin: .notFound, .adminA: .notFound, .agentA: .notFound, .viewerA: .notFound, .adminB: .notFound]),
+        Case(name: "update provider", method: .patch, path: { f in "/api/v1/tenants/\(f.a)/providers/\(try await freshProvider(f))" },
+             body: { ["priority": 7] },
+             expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
+        Case(name: "update provider through the wrong tenant", method: .patch,
+             path: { f in "/api/v1/tenants/\(f.b)/providers/\(try await freshProvider(f))" }, body: { ["priority": 7] },
+             expect: [.platformAdmin: .notFound, .adminB: .notFound]),
+        Case(name: "delete provider", method: .delete, path: { f in "/api/v1/tenants/\(f.a)/providers/\(try await freshProvider(f))" },
+             expect: [.platformAdmin: .noContent, .adminA: .noContent, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
+        Case(name: "test message (admins: see ProviderSendTests)", method: .post,
+             path: { f in "/api/v1/tenants/\(f.a)/providers/\(try await freshProvider(f))/test-message" },
+             body: { ["to": "5511912345678", "text": "hi"] },
+             expect: [.agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
+        Case(name: "resolve credentials", method: .get, path: { f in
+                _ = try await freshProvider(f)
+                return "/api/v1/tenants/\(f.a)/credentials/uazapi"
+             },
+             expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .ok, .viewerA: .ok, .adminB: .notFound]),
         Case(name: "delete tenant", method: .delete, path: { f in "/api/v1/tenants/\(f.a)" },
              expect: [.adminA: .forbidden, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound, .platformAdmin: .noContent]),
     ]

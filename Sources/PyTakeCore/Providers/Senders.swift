@@ -91,9 +91,12 @@ func excerpt(_ data: Data) -> String {
     return text.isEmpty ? "(empty body)" : text
 }
 
+/// RFC 3986 unreserved characters stay; everything else in a path segment is percent-encoded.
 func percentEncodedSegment(_ value: String) -> String {
-    value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value
+    value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value
 }
+
+private let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 // MARK: Meta Cloud API
 
