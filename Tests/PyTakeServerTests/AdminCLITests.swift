@@ -63,7 +63,7 @@ import Testing
             defer { try? FileManager.default.removeItem(atPath: copy) }
             let file = copy + "/0001_core.sql"
             try (String(contentsOfFile: file, encoding: .utf8) + "\n-- edited\n").write(toFile: file, atomically: true, encoding: .utf8)
-            try "CREATE TABLE should_not_exist (id int);\n".write(toFile: copy + "/0002_next.sql", atomically: true, encoding: .utf8)
+            try "CREATE TABLE should_not_exist (id int);\n".write(toFile: copy + "/0099_next.sql", atomically: true, encoding: .utf8)
 
             let refused = try await Self.admin(["migrate"], database: url, environment: ["PYTAKE_MIGRATIONS_DIR": copy])
             #expect(refused.status == 3)
@@ -72,7 +72,7 @@ import Testing
             let status = try await Self.admin(["migrate", "status"], database: url, environment: ["PYTAKE_MIGRATIONS_DIR": copy])
             #expect(status.status == 3)
             #expect(status.output.contains("MODIFIED  0001_core"))
-            #expect(status.output.contains("pending   0002_next"), "nothing was applied")
+            #expect(status.output.contains("pending   0099_next"), "nothing was applied")
         }
     }
 
@@ -87,7 +87,8 @@ import Testing
                 try await db.query("SELECT count(*)::int8 FROM schema_migrations", logger: Logger(label: "cli-test"))
                     .decode(Int.self).first(where: { _ in true })
             }
-            #expect(count == 1)
+            let files = try FileManager.default.contentsOfDirectory(atPath: TestPostgres.migrationsDirectory).filter { $0.hasSuffix(".sql") }
+            #expect(count == files.count)
         }
     }
 
