@@ -143,7 +143,8 @@ public struct Settings: Sendable {
             retryBaseMilliseconds: try int("provider.retry.base.ms", "PROVIDER_RETRY_BASE_MS", default: 250, range: 1...60_000),
             breakerThreshold: try int("provider.breaker.threshold", "PROVIDER_BREAKER_THRESHOLD", default: 5, range: 1...1000),
             breakerCooldownSeconds: try int("provider.breaker.cooldown.seconds", "PROVIDER_BREAKER_COOLDOWN_SECONDS", default: 30, range: 1...3600),
-            allowPrivateNetworks: allowPrivate == "true" || allowPrivate == "1"
+            allowPrivateNetworks: allowPrivate == "true" || allowPrivate == "1",
+            credentialCacheSeconds: try int("credential.cache.seconds", "CREDENTIAL_CACHE_SECONDS", default: 10, range: 0...3600)
         )
     }
 
@@ -182,6 +183,9 @@ public struct OutboundSettings: Sendable {
     public var breakerCooldownSeconds: Int
     /// Whether provider URLs may point at loopback, private or link-local addresses.
     public var allowPrivateNetworks: Bool
+    /// How long a resolution may be served from memory (0: always ask the database). Changes are
+    /// pushed to every process at once (NOTIFY); this only bounds staleness if one is missed.
+    public var credentialCacheSeconds: Int
 }
 
 /// A parsed `postgres://user:password@host:port/database?sslmode=...` URL.

@@ -132,11 +132,14 @@ public struct TenantService: Sendable {
     let logger: Logger
     /// The legacy `clients.token` is stored sealed, bound to its tenant.
     let secrets: SecretBox
+    /// Legacy credentials and tenant status feed credential resolution: changes are announced.
+    let cache: CredentialCache?
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox) {
+    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, cache: CredentialCache? = nil) {
         self.db = db
         self.logger = logger
         self.secrets = secrets
+        self.cache = cache
     }
 
     static func tokenContext(_ tenant: UUID) -> String { "clients.token:" + tenant.uuidString.lowercased() }
@@ -228,7 +231,7 @@ public struct TenantService: Sendable {
         let toolsConfig = try patch.toolsConfigJSON.map { try sealToolsKey($0, tenant: id) }
         let keepKey = toolsConfig?.keepStoredKey ?? false
         do {
-            return try await db.transaction(logger: logger) { tx in
+            let updated = try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     UPDATE clients SET
                         name = coalesce(\(patch.name), name),
@@ -259,8 +262,11 @@ public struct TenantService: Sendable {
                 try await AuditLog.record(tx, logger: logger, tenantId: id, actor: actor, action: "tenant.update",
                                           targetType: "tenant", targetId: id.uuidString.lowercased(),
                                           details: patch.changedFields)
+                try await CredentialCache.notify(tx, tenant: id, logger: logger)
                 return tenant
             }
+            cache?.invalidate(tenant: id)
+            return updated
         } catch where Database.isUniqueViolation(error, constraint: "clients_slug_key") {
             throw AppError(.conflict, code: "slug_taken", "Another tenant already uses the slug '\(patch.slug ?? "")'.")
         }
@@ -279,7 +285,9 @@ public struct TenantService: Sendable {
             try await Self.revokeSessions(tx, tenant: id, logger: logger)
             try await AuditLog.record(tx, logger: logger, tenantId: id, actor: actor, action: "tenant.delete",
                                       targetType: "tenant", targetId: id.uuidString.lowercased())
+            try await CredentialCache.notify(tx, tenant: id, logger: logger)
         }
+        cache?.invalidate(tenant: id)
     }
 
     /// `tools_config.whatsapp.key` is a legacy provider token: it is sealed like `clients.token`.

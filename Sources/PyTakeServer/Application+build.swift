@@ -25,6 +25,12 @@ public struct AppServices: Sendable {
     public let outbound: Outbound
     /// Outbound HTTP to providers; shut down with the application (see `HTTPClientService`).
     public let httpClient: HTTPClient
+    public let credentialCache: CredentialCache
+
+    /// What must run next to the HTTP server, after the database pool (which comes first).
+    public var backgroundServices: [any Service] {
+        [HTTPClientService(client: httpClient), CredentialInvalidationListener(db: db, cache: credentialCache, logger: logger)]
+    }
 
     public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], secrets: SecretBox, logger: Logger) async {
         self.settings = settings
@@ -33,15 +39,16 @@ public struct AppServices: Sendable {
         hasher = PasswordHasher(parameters: settings.argon2, concurrency: settings.passwordHashConcurrency)
         tokens = await TokenService(secret: jwtSecret, issuer: settings.jwtIssuer, audience: settings.jwtAudience,
                                     accessTTL: settings.accessTokenTTL, refreshTTL: settings.refreshTokenTTL)
-        tenants = TenantService(db: db, logger: logger, secrets: secrets)
+        credentialCache = CredentialCache(ttl: .seconds(settings.outbound.credentialCacheSeconds))
+        tenants = TenantService(db: db, logger: logger, secrets: secrets, cache: credentialCache)
         users = UserService(db: db, logger: logger, hasher: hasher)
         auth = AuthService(db: db, logger: logger, hasher: hasher, tokens: tokens,
                            throttle: LoginThrottle(db: db, logger: logger, policy: settings.loginThrottle))
         sessions = SessionRegistry(db: db, logger: logger, recheckInterval: TimeInterval(settings.sessionRecheckSeconds))
-        providers = ProviderService(db: db, logger: logger, secrets: secrets)
+        providers = ProviderService(db: db, logger: logger, secrets: secrets, cache: credentialCache)
         httpClient = SenderFactory.makeHTTPClient(settings: settings.outbound)
         outbound = Outbound(
-            resolver: CredentialResolver(db: db, logger: logger, secrets: secrets, outbound: settings.outbound),
+            resolver: CredentialResolver(db: db, logger: logger, secrets: secrets, outbound: settings.outbound, cache: credentialCache),
             senders: SenderFactory(client: httpClient, settings: settings.outbound, logger: logger),
             providers: providers, db: db, logger: logger)
     }
@@ -159,7 +166,8 @@ public func buildApplication(settings: Settings, logger: Logger) async throws ->
         configuration: .init(address: .hostname(settings.httpHost, port: settings.httpPort), serverName: "PyTake"),
         logger: logger
     )
-    app.addServices(db, HTTPClientService(client: services.httpClient))
+    app.addServices(db)
+    app.addServices(services.backgroundServices)
     app.beforeServerStarts {
         logger.info("PyTake listening", metadata: ["url": "http://\(settings.httpHost):\(settings.httpPort)", "database": "\(url.host):\(url.port)/\(url.database)"])
     }

@@ -46,7 +46,8 @@ public struct TestApp: Sendable {
             let services = await AppServices(settings: settings, db: db, jwtSecret: Array(jwtSecret.utf8),
                                              secrets: try Bootstrap.secretBox(settings: settings), logger: logger)
             var app = Application(router: try buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
-            app.addServices(db, HTTPClientService(client: services.httpClient))
+            app.addServices(db)
+            app.addServices(services.backgroundServices)
             let testApp = TestApp(services: services, url: url)
             let result = try await app.test(mode) { client in try await body(testApp, client) }
             try await TestPostgres.shared.dropDatabase(url)

@@ -159,4 +159,28 @@ import Testing
             #expect(other.status == .notFound && other.code == "not_found")
         }
     }
+
+    @Test func cachedResolutionsFollowChangesMadeByOtherProcesses() async throws {
+        try await TestApp.run(overrides: ["CREDENTIAL_CACHE_SECONDS": "3600"]) { app, client in
+            let f = try await Fixture.make(app)
+            let id = try await Self.provider(client, f, ["provider_type": "uazapi", "name": "u", "priority": 1,
+                                                         "api_url": "https://one.example", "token": "u-token-00000001"])
+            #expect(try await Self.resolve(client, f, "uazapi").resolved.apiURL == "https://one.example")
+            // A change that bypasses PyTake (no notification) is not seen: the answer comes from memory.
+            try await app.db.query("UPDATE client_providers SET api_url = 'https://sneaky.example' WHERE id = \(UUID(uuidString: id)!)",
+                                   logger: app.services.logger)
+            #expect(try await Self.resolve(client, f, "uazapi").resolved.apiURL == "https://one.example")
+            // Another replica (its own services, no shared memory) adds a better instance: NOTIFY reaches us.
+            let otherReplica = ProviderService(db: app.db, logger: app.services.logger, secrets: try SecretBox(current: TestApp.encryptionKey))
+            let better = try await otherReplica.create(tenantId: f.tenantA.id, ProviderInput(
+                type: .uazapi, name: "better", priority: 9, apiURL: "https://two.example", token: "u-token-00000002"), identity: nil, actor: .cli)
+            var seen: String?
+            for _ in 0..<50 {
+                seen = try await Self.resolve(client, f, "uazapi").resolved.providerId
+                if seen == better.id.uuidString.lowercased() { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(seen == better.id.uuidString.lowercased(), "the other process's change is visible without waiting for the TTL")
+        }
+    }
 }

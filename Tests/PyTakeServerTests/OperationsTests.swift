@@ -72,7 +72,8 @@ import Testing
         let services = await AppServices(settings: settings, db: db, jwtSecret: Array(TestApp.jwtSecret.utf8),
                                          secrets: try Bootstrap.secretBox(settings: settings), logger: logger)
         var app = Application(router: try buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
-        app.addServices(db, HTTPClientService(client: services.httpClient))
+        app.addServices(db)
+        app.addServices(services.backgroundServices)
         // Live: the deadline runs on the connection's event loop.
         try await app.test(.live) { client in
             #expect(try await client.call(.get, "/healthz").status == .ok)

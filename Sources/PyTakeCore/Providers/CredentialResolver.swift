@@ -51,12 +51,15 @@ public struct CredentialResolver: Sendable {
     let logger: Logger
     let secrets: SecretBox
     let outbound: OutboundSettings
+    public let cache: CredentialCache
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, outbound: OutboundSettings) {
+    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, outbound: OutboundSettings,
+                cache: CredentialCache = CredentialCache(ttl: .zero)) {
         self.db = db
         self.logger = logger
         self.secrets = secrets
         self.outbound = outbound
+        self.cache = cache
     }
 
     public static func toolsKeyContext(_ tenant: UUID) -> String { "clients.tools_config.whatsapp.key:" + tenant.uuidString.lowercased() }
@@ -71,6 +74,17 @@ public struct CredentialResolver: Sendable {
     /// switching it on); resolution without an id only ever picks active ones.
     public func resolve(tenantId: UUID, type: ProviderType, providerId: UUID? = nil, includeInactive: Bool = false,
                         includeDeletedTenant: Bool = false) async throws -> ResolvedCredentials {
+        let key = "\(tenantId.uuidString.lowercased())|\(type.rawValue)|\(providerId?.uuidString ?? "-")|\(includeInactive)|\(includeDeletedTenant)"
+        let (cached, generation) = cache.lookup(key)
+        if let cached { return cached }
+        let resolved = try await resolveFromDatabase(tenantId: tenantId, type: type, providerId: providerId, includeInactive: includeInactive,
+                                                     includeDeletedTenant: includeDeletedTenant)
+        cache.store(key, resolved, generation: generation)
+        return resolved
+    }
+
+    func resolveFromDatabase(tenantId: UUID, type: ProviderType, providerId: UUID?, includeInactive: Bool,
+                             includeDeletedTenant: Bool) async throws -> ResolvedCredentials {
         let rows = try await db.query("""
             SELECT c.status, c.api_url, c.token, c.whatsapp_provider,
                    c.tools_config #>> '{whatsapp,url}', c.tools_config #>> '{whatsapp,key}',

@@ -200,11 +200,14 @@ public struct ProviderService: Sendable {
     let db: PostgresClient
     let logger: Logger
     let secrets: SecretBox
+    /// Told (locally at once, other processes through NOTIFY) when a tenant's providers change.
+    let cache: CredentialCache?
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox) {
+    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, cache: CredentialCache? = nil) {
         self.db = db
         self.logger = logger
         self.secrets = secrets
+        self.cache = cache
     }
 
     static func tokenContext(_ id: UUID) -> String { "client_providers.token:" + id.uuidString.lowercased() }
@@ -227,8 +230,7 @@ public struct ProviderService: Sendable {
         let token = try secrets.seal(input.token, context: Self.tokenContext(id))
         let appSecret = try input.appSecret.map { try secrets.seal($0, context: Self.appSecretContext(id)) }
         return try await mapConflicts(input.name, input.config) {
-            try await db.transaction(logger: logger) { tx in
-                try await Self.lockLiveTenant(tx, tenantId, logger: logger)
+            try await changing(tenantId) { tx in
                 let rows = try await tx.query("""
                     INSERT INTO client_providers (id, tenant_id, provider_type, name, active, priority, api_url, token, app_secret, config)
                     VALUES (\(id), \(tenantId), \(input.type.rawValue), \(input.name), \(input.active ?? true), \(input.priority ?? 0),
@@ -290,8 +292,7 @@ public struct ProviderService: Sendable {
         let token = try patch.token.map { try secrets.seal($0, context: Self.tokenContext(id)) }
         let appSecret = try patch.appSecret.map { try secrets.seal($0, context: Self.appSecretContext(id)) }
         return try await mapConflicts(patch.name ?? "", patch.config ?? ProviderConfig()) {
-            try await db.transaction(logger: logger) { tx in
-                try await Self.lockLiveTenant(tx, tenantId, logger: logger)
+            try await changing(tenantId) { tx in
                 // Type-dependent rules need the stored type: validate under the row lock.
                 let current = try await decode(try await tx.query("""
                     SELECT \(unescaped: Self.columns) FROM client_providers WHERE id = \(id) AND tenant_id = \(tenantId) FOR UPDATE
@@ -326,8 +327,7 @@ public struct ProviderService: Sendable {
 
     public func delete(tenantId: UUID, id: UUID, identity: Identity, actor: AuditActor) async throws {
         try Access.require(identity, .administer, tenant: tenantId)
-        try await db.transaction(logger: logger) { tx in
-            try await Self.lockLiveTenant(tx, tenantId, logger: logger)
+        try await changing(tenantId) { tx in
             let rows = try await tx.query("""
                 DELETE FROM client_providers WHERE id = \(id) AND tenant_id = \(tenantId) RETURNING provider_type, name
                 """, logger: logger)
@@ -338,6 +338,19 @@ public struct ProviderService: Sendable {
                                       targetType: "provider", targetId: id.uuidString.lowercased(),
                                       details: ["provider_type": type, "name": name])
         }
+    }
+
+    /// A write to `tenantId`'s providers: locks the (live) tenant, announces the change to every
+    /// process's credential cache at commit, and forgets this process's entries after it.
+    private func changing<T: Sendable>(_ tenantId: UUID, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let result = try await db.transaction(logger: logger) { tx in
+            try await Self.lockLiveTenant(tx, tenantId, logger: logger)
+            let result = try await body(tx)
+            try await CredentialCache.notify(tx, tenant: tenantId, logger: logger)
+            return result
+        }
+        cache?.invalidate(tenant: tenantId)
+        return result
     }
 
     /// Writes need a tenant that exists and is not deleted; the share lock keeps it so until commit.
