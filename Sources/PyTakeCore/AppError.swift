@@ -94,16 +94,19 @@ public struct ProviderErrorInfo: Sendable, Equatable, Codable {
     public var message: String?
     /// The HTTP status the provider answered, when it answered.
     public var httpStatus: Int?
+    /// Embedded Signup: the step that failed.
+    public var step: String?
 
-    public init(providerType: String, code: String?, message: String?, httpStatus: Int?) {
+    public init(providerType: String, code: String?, message: String?, httpStatus: Int?, step: String? = nil) {
         self.providerType = providerType
         self.code = code
         self.message = message
         self.httpStatus = httpStatus
+        self.step = step
     }
 
     enum CodingKeys: String, CodingKey {
-        case providerType = "provider_type", code, message, httpStatus = "http_status"
+        case providerType = "provider_type", code, message, httpStatus = "http_status", step
     }
 }
 

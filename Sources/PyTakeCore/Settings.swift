@@ -40,6 +40,7 @@ public struct Settings: Sendable {
     public var argon2: PasswordHasher.Parameters
     public var passwordHashConcurrency: Int
     public var outbound: OutboundSettings
+    public var meta: MetaSettings
 
     public init(config: ConfigReader) throws(ConfigurationError) {
         func int(_ key: String, _ env: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
@@ -146,12 +147,30 @@ public struct Settings: Sendable {
             allowPrivateNetworks: allowPrivate == "true" || allowPrivate == "1",
             credentialCacheSeconds: try int("credential.cache.seconds", "CREDENTIAL_CACHE_SECONDS", default: 10, range: 0...3600)
         )
+        func optional(_ key: String, secret: Bool = false) -> String? {
+            let value = config.string(forKey: ConfigKey(key), isSecret: secret)?.trimmingCharacters(in: .whitespaces)
+            return value?.isEmpty == false ? value : nil
+        }
+        meta = MetaSettings(
+            appId: optional("meta.app.id"),
+            appSecret: optional("meta.app.secret", secret: true),
+            verifyToken: optional("meta.verify.token", secret: true),
+            configId: optional("meta.config.id"),
+            adminURL: string("pytake.admin.url", default: "/"),
+            redirectURL: optional("meta.oauth.redirect.url"),
+            webhookMaxBodyBytes: try int("meta.webhook.max.body.bytes", "META_WEBHOOK_MAX_BODY_BYTES", default: 3 << 20, range: 1024...(64 << 20)),
+            ingestWriters: try int("webhook.ingest.writers", "WEBHOOK_INGEST_WRITERS", default: 3, range: 1...64),
+            ingestBatchMax: try int("webhook.ingest.batch.max", "WEBHOOK_INGEST_BATCH_MAX", default: 500, range: 1...10_000)
+        )
     }
+
+    static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET", "PYTAKE_ENCRYPTION_KEY", "PYTAKE_ENCRYPTION_OLD_KEYS",
+                                          "META_APP_SECRET", "META_VERIFY_TOKEN"]
 
     /// Settings from the process environment.
     public static func fromEnvironment() throws(ConfigurationError) -> Settings {
         try Settings(config: ConfigReader(provider: EnvironmentVariablesProvider(
-            secretsSpecifier: .specific(["DATABASE_URL", "JWT_SECRET", "PYTAKE_ENCRYPTION_KEY", "PYTAKE_ENCRYPTION_OLD_KEYS"])
+            secretsSpecifier: .specific(Self.secretKeys)
         )))
     }
 
@@ -159,7 +178,7 @@ public struct Settings: Sendable {
     public static func from(environment: [String: String]) throws(ConfigurationError) -> Settings {
         try Settings(config: ConfigReader(provider: EnvironmentVariablesProvider(
             environmentVariables: environment,
-            secretsSpecifier: .specific(["DATABASE_URL", "JWT_SECRET", "PYTAKE_ENCRYPTION_KEY", "PYTAKE_ENCRYPTION_OLD_KEYS"])
+            secretsSpecifier: .specific(Self.secretKeys)
         )))
     }
 }
@@ -186,6 +205,27 @@ public struct OutboundSettings: Sendable {
     /// How long a resolution may be served from memory (0: always ask the database). Changes are
     /// pushed to every process at once (NOTIFY); this only bounds staleness if one is missed.
     public var credentialCacheSeconds: Int
+}
+
+/// Meta (WhatsApp Cloud API) app settings: webhooks and Embedded Signup.
+public struct MetaSettings: Sendable {
+    public var appId: String?
+    /// Verifies webhook signatures (a meta provider may override it with its own) and exchanges
+    /// Embedded Signup codes.
+    public var appSecret: String?
+    /// Answers Meta's webhook verification handshake.
+    public var verifyToken: String?
+    /// Embedded Signup configuration id (Facebook Login for Business).
+    public var configId: String?
+    /// Where the OAuth callback sends the browser back to (the admin page).
+    public var adminURL: String
+    /// The public URL of `GET /meta/oauth/callback`, as registered with Meta (redirect flow).
+    public var redirectURL: String?
+    public var webhookMaxBodyBytes: Int
+    /// Concurrent transactions writing webhook batches.
+    public var ingestWriters: Int
+    /// Messages and statuses per shared transaction, at most.
+    public var ingestBatchMax: Int
 }
 
 /// A parsed `postgres://user:password@host:port/database?sslmode=...` URL.

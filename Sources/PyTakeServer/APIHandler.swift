@@ -322,3 +322,115 @@ extension APIHandler {
             createdAt: provider.createdAt, updatedAt: provider.updatedAt)
     }
 }
+
+// MARK: conversations, customers, Embedded Signup
+
+extension APIHandler {
+    func listConversations(_ input: Operations.ListConversations.Input) async throws -> Operations.ListConversations.Output {
+        let identity = try scope.identity()
+        let query = ConversationQuery(
+            page: try PageRequest(limit: input.query.limit, cursor: input.query.cursor),
+            status: input.query.status.flatMap { ConversationStatus(rawValue: $0.rawValue) }, botPaused: input.query.botPaused,
+            assigneeId: try input.query.assigneeId.map { try Self.uuid($0, "assignee_id") })
+        let page = try await services.conversations.list(tenantId: try Self.uuid(input.path.tenantId, "tenantId"), query, identity: identity)
+        return .ok(.init(body: .json(.init(items: page.items.map(Self.conversation), nextCursor: page.nextCursor))))
+    }
+
+    func getConversation(_ input: Operations.GetConversation.Input) async throws -> Operations.GetConversation.Output {
+        let identity = try scope.identity()
+        let found = try await services.conversations.get(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.conversationId, "conversationId"), identity: identity)
+        return .ok(.init(body: .json(Self.conversation(found))))
+    }
+
+    func listMessages(_ input: Operations.ListMessages.Input) async throws -> Operations.ListMessages.Output {
+        let identity = try scope.identity()
+        let page = try await services.conversations.messages(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), conversationId: try Self.uuid(input.path.conversationId, "conversationId"),
+            page: try PageRequest(limit: input.query.limit, cursor: input.query.cursor), identity: identity)
+        return .ok(.init(body: .json(.init(items: try page.items.map(Self.message), nextCursor: page.nextCursor))))
+    }
+
+    func replyToConversation(_ input: Operations.ReplyToConversation.Input) async throws -> Operations.ReplyToConversation.Output {
+        let identity = try scope.identity()
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        let sent = try await services.conversations.reply(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), conversationId: try Self.uuid(input.path.conversationId, "conversationId"),
+            text: body.text, identity: identity)
+        return .created(.init(body: .json(try Self.message(sent))))
+    }
+
+    func handoverConversation(_ input: Operations.HandoverConversation.Input) async throws -> Operations.HandoverConversation.Output {
+        let identity = try scope.identity()
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        let updated = try await services.conversations.handover(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), conversationId: try Self.uuid(input.path.conversationId, "conversationId"),
+            paused: body.paused, assigneeId: try body.assigneeId.map { try Self.uuid($0, "assignee_id") }, identity: identity)
+        return .ok(.init(body: .json(Self.conversation(updated))))
+    }
+
+    func closeConversation(_ input: Operations.CloseConversation.Input) async throws -> Operations.CloseConversation.Output {
+        let identity = try scope.identity()
+        let closed = try await services.conversations.close(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), conversationId: try Self.uuid(input.path.conversationId, "conversationId"),
+            identity: identity)
+        return .ok(.init(body: .json(Self.conversation(closed))))
+    }
+
+    func eraseCustomer(_ input: Operations.EraseCustomer.Input) async throws -> Operations.EraseCustomer.Output {
+        let identity = try scope.identity()
+        try await services.conversations.eraseCustomer(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), customerId: try Self.uuid(input.path.customerId, "customerId"),
+            identity: identity, actor: try scope.actor())
+        return .noContent(.init())
+    }
+
+    func createSignupSession(_ input: Operations.CreateSignupSession.Input) async throws -> Operations.CreateSignupSession.Output {
+        let identity = try scope.identity()
+        let session = try await services.signup.createSession(tenantId: try Self.uuid(input.path.tenantId, "tenantId"), identity: identity)
+        return .created(.init(body: .json(.init(appId: session.appId, configId: session.configId, graphVersion: session.graphVersion,
+                                                state: session.state, expiresAt: session.expiresAt))))
+    }
+
+    func completeEmbeddedSignup(_ input: Operations.CompleteEmbeddedSignup.Input) async throws -> Operations.CompleteEmbeddedSignup.Output {
+        let identity = try scope.identity()
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        let created = try await services.signup.complete(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), code: body.code, state: body.state, wabaId: body.wabaId,
+            phoneNumberId: body.phoneNumberId, businessId: body.businessId, identity: identity)
+        return .ok(.init(body: .json(provider(identity, created))))
+    }
+
+    /// Always ends in a redirect to the admin page, which shows the outcome (a browser is waiting).
+    func metaOAuthCallback(_ input: Operations.MetaOAuthCallback.Input) async throws -> Operations.MetaOAuthCallback.Output {
+        let admin = services.settings.meta.adminURL
+        let state = input.query.state ?? ""
+        let page = services.signup.tenant(ofState: state).map { "#/tenants/\($0.lowercasedString)/providers" } ?? "#/"
+        func failed(_ step: String, _ code: String) -> Operations.MetaOAuthCallback.Output {
+            .found(.init(headers: .init(location: "\(admin)\(page)?signup=failed&step=\(step)&code=\(code)")))
+        }
+        if input.query.error != nil { return failed("authorize", "access_denied") }
+        guard let code = input.query.code, !code.isEmpty, !state.isEmpty else { return failed("authorize", "missing_code") }
+        do {
+            let created = try await services.signup.completeRedirect(code: code, state: state)
+            return .found(.init(headers: .init(location: "\(admin)\(page)?signup=ok&provider=\(created.id.lowercasedString)")))
+        } catch let error as AppError {
+            return failed(error.providerError?.step ?? "state", error.code)
+        }
+    }
+
+    static func conversation(_ c: Conversation) -> Components.Schemas.Conversation {
+        .init(id: c.id.lowercasedString, tenantId: c.tenantId.lowercasedString,
+              customer: .init(id: c.customer.id.lowercasedString, waId: c.customer.waId, profileName: c.customer.profileName, erased: c.customer.erased),
+              providerId: c.providerId?.lowercasedString, status: .init(rawValue: c.status.rawValue)!, botPaused: c.botPaused,
+              assigneeId: c.assigneeId?.lowercasedString, lastMessageAt: c.lastMessageAt, lastInboundAt: c.lastInboundAt,
+              unreadCount: c.unreadCount, openedAt: c.openedAt, closedAt: c.closedAt)
+    }
+
+    static func message(_ m: ChatMessage) throws -> Components.Schemas.Message {
+        .init(id: m.id.lowercasedString, conversationId: m.conversationId.lowercasedString,
+              direction: .init(rawValue: m.direction)!, providerMessageId: m.providerMessageId, _type: m.type, body: m.body,
+              payload: .init(additionalProperties: try object(m.payloadJSON)), status: .init(rawValue: m.status)!,
+              errorCode: m.errorCode, errorTitle: m.errorTitle, sentBy: m.sentBy?.lowercasedString, occurredAt: m.occurredAt)
+    }
+}

@@ -26,10 +26,14 @@ public struct AppServices: Sendable {
     /// Outbound HTTP to providers; shut down with the application (see `HTTPClientService`).
     public let httpClient: HTTPClient
     public let credentialCache: CredentialCache
+    public let conversations: ConversationService
+    public let metaWebhook: MetaWebhook
+    public let ingestor: WebhookIngestor
+    public let signup: MetaSignup
 
     /// What must run next to the HTTP server, after the database pool (which comes first).
     public var backgroundServices: [any Service] {
-        [HTTPClientService(client: httpClient), CredentialInvalidationListener(db: db, cache: credentialCache, logger: logger)]
+        [HTTPClientService(client: httpClient), CredentialInvalidationListener(db: db, cache: credentialCache, logger: logger), ingestor]
     }
 
     public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], secrets: SecretBox, logger: Logger) async {
@@ -51,6 +55,13 @@ public struct AppServices: Sendable {
             resolver: CredentialResolver(db: db, logger: logger, secrets: secrets, outbound: settings.outbound, cache: credentialCache),
             senders: SenderFactory(client: httpClient, settings: settings.outbound, logger: logger),
             providers: providers, db: db, logger: logger)
+        conversations = ConversationService(db: db, logger: logger, outbound: outbound)
+        let routes = PhoneRoutes(db: db, logger: logger, secrets: secrets, ttl: .seconds(max(settings.outbound.credentialCacheSeconds, 1)))
+        credentialCache.onInvalidate { routes.invalidateAll() }
+        metaWebhook = MetaWebhook(routes: routes, appSecret: settings.meta.appSecret, logger: logger)
+        ingestor = WebhookIngestor(db: db, logger: logger, writers: settings.meta.ingestWriters, batchMax: settings.meta.ingestBatchMax)
+        signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,
+                            client: httpClient, providers: providers, signingSecret: jwtSecret)
     }
 }
 
@@ -66,11 +77,13 @@ public func buildRouter(_ services: AppServices) throws -> Router<AppRequestCont
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMiddleware(
-        tokens: services.tokens, sessions: services.sessions, routes: RouteTable(listing.operations),
-        maxBodyBytes: services.settings.maxBodyBytes, timeout: .seconds(services.settings.requestTimeoutSeconds),
+        tokens: services.tokens, sessions: services.sessions, routes: RouteTable(listing.operations + MetaWebhookRoutes.operations),
+        maxBodyBytes: services.settings.maxBodyBytes, webhookMaxBodyBytes: services.settings.meta.webhookMaxBodyBytes,
+        timeout: .seconds(services.settings.requestTimeoutSeconds),
         logger: services.logger))
     router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, logger: services.logger))
     try handler.registerHandlers(on: RouterTransport(router: router), configuration: configuration)
+    MetaWebhookRoutes.register(on: router, services: services)
     return router
 }
 

@@ -16,6 +16,8 @@ struct RequestMiddleware: RouterMiddleware {
     let sessions: SessionRegistry
     let routes: RouteTable
     let maxBodyBytes: Int
+    /// Meta's webhook may carry larger batches (3 MB by default).
+    let webhookMaxBodyBytes: Int
     let timeout: Duration
     let logger: Logger
 
@@ -30,12 +32,14 @@ struct RequestMiddleware: RouterMiddleware {
         var underlying: (any Error)?
         do {
             var request = request
-            if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
-                throw Self.tooLarge(maxBodyBytes)
+            let isWebhook = request.uri.path == MetaWebhookRoutes.path
+            let limit = isWebhook ? webhookMaxBodyBytes : maxBodyBytes
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+                throw Self.tooLarge(limit)
             }
             if [.post, .put, .patch].contains(request.method) {
-                let body = try await request.collectBody(upTo: maxBodyBytes)
-                try Self.refuseTopLevelNulls(body)
+                let body = try await request.collectBody(upTo: limit)
+                if !isWebhook { try Self.refuseTopLevelNulls(body) }
                 // A known length lets the API layer tell "no body" from "empty JSON".
                 var head = request.head
                 head.headerFields[.contentLength] = String(body.readableBytes)
@@ -54,7 +58,7 @@ struct RequestMiddleware: RouterMiddleware {
                 }
             }
         } catch {
-            var problem = Self.problem(for: error, maxBodyBytes: maxBodyBytes)
+            var problem = Self.problem(for: error, maxBodyBytes: request.uri.path == MetaWebhookRoutes.path ? webhookMaxBodyBytes : maxBodyBytes)
             if problem.kind == .notFound, context.endpointPath == "NotFound", let allow = routes.allowedMethods(for: request.uri.path) {
                 problem = AppError(.methodNotAllowed, code: "method_not_allowed",
                                    "\(request.method.rawValue) is not supported here; use \(allow).", allow: allow)
@@ -206,7 +210,7 @@ struct StaticFilesMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        if path.hasPrefix("/api/") || path == "/healthz" || path == "/readyz" {
+        if path.hasPrefix("/api/") || path.hasPrefix("/meta/") || path == "/healthz" || path == "/readyz" {
             return try await next(request, context)
         }
         return try await files.handle(request, context: context, next: next)

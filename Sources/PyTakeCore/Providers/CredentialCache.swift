@@ -26,6 +26,16 @@ public final class CredentialCache: Sendable {
 
     public let ttl: Duration
     private let state = Mutex(State())
+    /// Other caches derived from the same rows (webhook routing), forgotten together.
+    private let dependents = Mutex<[@Sendable () -> Void]>([])
+
+    public func onInvalidate(_ forget: @escaping @Sendable () -> Void) {
+        dependents.withLock { $0.append(forget) }
+    }
+
+    private func forgetDependents() {
+        for forget in dependents.withLock({ $0 }) { forget() }
+    }
     /// Bound on entries, so a flood of distinct keys cannot grow memory without limit.
     let capacity = 50_000
 
@@ -34,6 +44,8 @@ public final class CredentialCache: Sendable {
     }
 
     var enabled: Bool { ttl > .zero }
+    /// The listener runs even with the cache off when something else depends on it.
+    var hasDependents: Bool { dependents.withLock { !$0.isEmpty } }
 
     func lookup(_ key: String) -> (ResolvedCredentials?, generation: UInt64) {
         let now = ContinuousClock.now
@@ -59,6 +71,7 @@ public final class CredentialCache: Sendable {
             state.generation &+= 1
             state.entries = state.entries.filter { !$0.key.hasPrefix(prefix) }
         }
+        forgetDependents()
     }
 
     public func invalidateAll() {
@@ -66,6 +79,7 @@ public final class CredentialCache: Sendable {
             state.generation &+= 1
             state.entries.removeAll()
         }
+        forgetDependents()
     }
 
     public var count: Int { state.withLock { $0.entries.count } }
@@ -91,7 +105,7 @@ public struct CredentialInvalidationListener: Service {
     }
 
     public func run() async throws {
-        guard cache.enabled else { return }
+        guard cache.enabled || cache.hasDependents else { return }
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

@@ -85,6 +85,10 @@ public struct ProviderInput: Sendable {
     public var token: String
     public var appSecret: String?
     public var config: ProviderConfig
+    /// The PIN PyTake registered the number with (Embedded Signup), stored sealed.
+    public var registrationPin: String?
+    /// How the change came about, for the audit log (e.g. "embedded_signup").
+    public var via: String?
 
     public init(type: ProviderType, name: String, active: Bool? = nil, priority: Int? = nil, apiURL: String? = nil,
                 token: String, appSecret: String? = nil, config: ProviderConfig = ProviderConfig()) {
@@ -110,6 +114,8 @@ public struct ProviderPatch: Sendable {
     /// Replaces the whole configuration when present.
     public var config: ProviderConfig?
     public var clear: Set<Clearable> = []
+    public var registrationPin: String?
+    public var via: String?
     public init() {}
 
     var changedFields: String {
@@ -229,18 +235,20 @@ public struct ProviderService: Sendable {
         let id = UUID()
         let token = try secrets.seal(input.token, context: Self.tokenContext(id))
         let appSecret = try input.appSecret.map { try secrets.seal($0, context: Self.appSecretContext(id)) }
+        let pin = try input.registrationPin.map { try secrets.seal($0, context: Self.pinContext(id)) }
         return try await mapConflicts(input.name, input.config) {
             try await changing(tenantId) { tx in
                 let rows = try await tx.query("""
-                    INSERT INTO client_providers (id, tenant_id, provider_type, name, active, priority, api_url, token, app_secret, config)
+                    INSERT INTO client_providers (id, tenant_id, provider_type, name, active, priority, api_url, token, app_secret, config,
+                                                  registration_pin)
                     VALUES (\(id), \(tenantId), \(input.type.rawValue), \(input.name), \(input.active ?? true), \(input.priority ?? 0),
-                            \(input.apiURL), \(token), \(appSecret), \(input.config.json)::jsonb)
+                            \(input.apiURL), \(token), \(appSecret), \(input.config.json)::jsonb, \(pin))
                     RETURNING \(unescaped: Self.columns)
                     """, logger: logger)
                 let provider = try await decode(rows).first!.provider
                 try await AuditLog.record(tx, logger: logger, tenantId: tenantId, actor: actor, action: "provider.create",
                                           targetType: "provider", targetId: id.uuidString.lowercased(),
-                                          details: ["provider_type": input.type.rawValue, "name": input.name])
+                                          details: ["provider_type": input.type.rawValue, "name": input.name, "via": input.via ?? "api"])
                 return provider
             }
         }
@@ -281,8 +289,9 @@ public struct ProviderService: Sendable {
         return Page(items: decoded.map(\.provider), nextCursor: next)
     }
 
-    public func update(tenantId: UUID, id: UUID, _ patch: ProviderPatch, identity: Identity, actor: AuditActor) async throws -> Provider {
-        try Access.require(identity, .administer, tenant: tenantId)
+    /// `identity` nil: PyTake itself (Embedded Signup) or an operator.
+    public func update(tenantId: UUID, id: UUID, _ patch: ProviderPatch, identity: Identity?, actor: AuditActor) async throws -> Provider {
+        if let identity { try Access.require(identity, .administer, tenant: tenantId) }
         var v = Validator()
         ProviderRules.check(name: patch.name, priority: patch.priority, apiURL: patch.apiURL, token: patch.token,
                             appSecret: patch.appSecret, into: &v)
@@ -291,6 +300,7 @@ public struct ProviderService: Sendable {
         try v.finish()
         let token = try patch.token.map { try secrets.seal($0, context: Self.tokenContext(id)) }
         let appSecret = try patch.appSecret.map { try secrets.seal($0, context: Self.appSecretContext(id)) }
+        let pin = try patch.registrationPin.map { try secrets.seal($0, context: Self.pinContext(id)) }
         return try await mapConflicts(patch.name ?? "", patch.config ?? ProviderConfig()) {
             try await changing(tenantId) { tx in
                 // Type-dependent rules need the stored type: validate under the row lock.
@@ -312,6 +322,7 @@ public struct ProviderService: Sendable {
                         token = coalesce(\(token), token),
                         app_secret = CASE WHEN \(patch.clear.contains(.appSecret)) THEN NULL ELSE coalesce(\(appSecret), app_secret) END,
                         config = coalesce(\(patch.config?.json)::jsonb, config),
+                        registration_pin = coalesce(\(pin), registration_pin),
                         updated_at = now()
                     WHERE id = \(id) AND tenant_id = \(tenantId)
                     RETURNING \(unescaped: Self.columns)
@@ -319,7 +330,7 @@ public struct ProviderService: Sendable {
                 let provider = try await decode(rows).first!.provider
                 try await AuditLog.record(tx, logger: logger, tenantId: tenantId, actor: actor, action: "provider.update",
                                           targetType: "provider", targetId: id.uuidString.lowercased(),
-                                          details: ["fields": patch.changedFields])
+                                          details: ["fields": patch.changedFields, "via": patch.via ?? "api"])
                 return provider
             }
         }

@@ -39,6 +39,8 @@ public struct SecretRotation: Sendable {
                mayBeClear: false, assignment: "token = $1"),
         Column(name: "client_providers.app_secret", table: "client_providers", value: "app_secret",
                context: ProviderService.appSecretContext, mayBeClear: false, assignment: "app_secret = $1"),
+        Column(name: "client_providers.registration_pin", table: "client_providers", value: "registration_pin",
+               context: ProviderService.pinContext, mayBeClear: false, assignment: "registration_pin = $1"),
     ]
 
     public struct Count: Sendable, Equatable {

@@ -1,0 +1,320 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// A customer message as Meta delivered it, routed to its tenant.
+public struct InboundMessage: Sendable, Equatable {
+    public var tenantId: UUID
+    public var providerId: UUID?
+    public var waId: String
+    public var profileName: String?
+    public var wamid: String
+    /// text, image, audio, video, document, sticker, interactive, button, location, … (unknown types kept as named).
+    public var type: String
+    /// Text, caption, or the title of a button/list reply.
+    public var body: String?
+    /// The message object as received.
+    public var payloadJSON: String
+    public var occurredAt: Date
+}
+
+/// A delivery status of an outbound message.
+public struct InboundStatus: Sendable, Equatable {
+    public var tenantId: UUID
+    public var wamid: String
+    public var status: String
+    public var errorCode: String?
+    public var errorTitle: String?
+    public var occurredAt: Date
+}
+
+/// Where a WhatsApp number's webhooks go: an active meta provider of an active tenant.
+public struct PhoneRoute: Sendable, Equatable {
+    public var tenantId: UUID
+    public var providerId: UUID
+    /// The provider's own app secret, when it overrides META_APP_SECRET.
+    public var appSecret: String?
+}
+
+/// What a webhook delivery contained, after routing.
+public struct WebhookBatch: Sendable {
+    public var messages: [InboundMessage] = []
+    public var statuses: [InboundStatus] = []
+    /// Changes for numbers no active provider claims (acknowledged, not stored).
+    public var unroutable: [String] = []
+    /// Changes whose number requires a secret the signature was not made with.
+    public var unauthenticated: [String] = []
+}
+
+public enum MetaWebhookError: Error, Equatable {
+    case missingSignature, badSignature, malformed(String), notWhatsApp
+}
+
+/// Verifies, parses and routes Meta webhook deliveries (`POST /meta/webhook`).
+public struct MetaWebhook: Sendable {
+    let routes: PhoneRoutes
+    let appSecret: String?
+    let logger: Logger
+
+    public init(routes: PhoneRoutes, appSecret: String?, logger: Logger) {
+        self.routes = routes
+        self.appSecret = appSecret
+        self.logger = logger
+    }
+
+    /// `X-Hub-Signature-256: sha256=<hex>` over the exact bytes received, compared in constant time.
+    public static func signatureMatches(_ header: String, body: some DataProtocol, secret: String) -> Bool {
+        guard header.hasPrefix("sha256="), let expected = hexBytes(header.dropFirst(7)), expected.count == 32 else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(expected, authenticating: body, using: SymmetricKey(data: Data(secret.utf8)))
+    }
+
+    public static func signature(_ body: some DataProtocol, secret: String) -> String {
+        "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func hexBytes(_ text: Substring) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count / 2)
+        var high: UInt8?
+        for c in text.utf8 {
+            let v: UInt8
+            switch c {
+            case 0x30...0x39: v = c - 0x30
+            case 0x61...0x66: v = c - 0x61 + 10
+            case 0x41...0x46: v = c - 0x41 + 10
+            default: return nil
+            }
+            if let h = high { bytes.append(h << 4 | v); high = nil } else { high = v }
+        }
+        return high == nil ? bytes : nil
+    }
+
+    /// Checks the signature, then parses and routes every change. A change is kept only when the
+    /// signature was made with the secret that applies to its number (the provider's own app secret,
+    /// else META_APP_SECRET), so one tenant's secret can never vouch for another tenant's number.
+    public func process(body: [UInt8], signature: String?) async throws -> WebhookBatch {
+        guard let signature, !signature.isEmpty else { throw MetaWebhookError.missingSignature }
+        let globalValid = appSecret.map { Self.signatureMatches(signature, body: body, secret: $0) } ?? false
+        let parsed: ParsedPayload
+        switch Self.parse(body) {
+        case .success(let payload): parsed = payload
+        case .failure(let error):
+            // Unauthenticated garbage is 401, not a hint about our parser.
+            throw globalValid ? error : MetaWebhookError.badSignature
+        }
+        let resolved = try await routes.lookup(phoneNumberIds: parsed.changes.compactMap(\.phoneNumberId),
+                                               displayNumbers: parsed.changes.compactMap(\.displayNumber))
+        var validSecrets: Set<String> = []
+        if globalValid, let appSecret { validSecrets.insert(appSecret) }
+        for route in resolved.values {
+            if let own = route.appSecret, !validSecrets.contains(own), Self.signatureMatches(signature, body: body, secret: own) {
+                validSecrets.insert(own)
+            }
+        }
+        guard !validSecrets.isEmpty else { throw MetaWebhookError.badSignature }
+        if parsed.object != "whatsapp_business_account" { throw MetaWebhookError.notWhatsApp }
+
+        var batch = WebhookBatch()
+        for change in parsed.changes {
+            let number = change.phoneNumberId ?? change.displayNumber ?? "(none)"
+            guard let route = change.phoneNumberId.flatMap({ resolved[$0] }) ?? change.displayNumber.flatMap({ resolved["display:" + $0] }) else {
+                batch.unroutable.append(number)
+                continue
+            }
+            guard let secret = route.appSecret ?? appSecret, validSecrets.contains(secret) else {
+                batch.unauthenticated.append(number)
+                continue
+            }
+            for message in change.messages {
+                batch.messages.append(InboundMessage(
+                    tenantId: route.tenantId, providerId: route.providerId, waId: message.from,
+                    profileName: change.profiles[message.from], wamid: message.id, type: message.type, body: message.body,
+                    payloadJSON: message.payloadJSON, occurredAt: message.timestamp))
+            }
+            for status in change.statuses {
+                batch.statuses.append(InboundStatus(tenantId: route.tenantId, wamid: status.id, status: status.status,
+                                                    errorCode: status.errorCode, errorTitle: status.errorTitle, occurredAt: status.timestamp))
+            }
+        }
+        if !batch.unroutable.isEmpty {
+            logger.warning("webhook for numbers no active provider claims; acknowledged, not stored",
+                           metadata: ["numbers": "\(batch.unroutable.joined(separator: ","))"])
+        }
+        if !batch.unauthenticated.isEmpty {
+            logger.warning("webhook changes not signed with their number's app secret; dropped",
+                           metadata: ["numbers": "\(batch.unauthenticated.joined(separator: ","))"])
+        }
+        return batch
+    }
+
+    // MARK: parsing
+
+    struct ParsedMessage {
+        var from: String
+        var id: String
+        var type: String
+        var body: String?
+        var payloadJSON: String
+        var timestamp: Date
+    }
+
+    struct ParsedStatus {
+        var id: String
+        var status: String
+        var errorCode: String?
+        var errorTitle: String?
+        var timestamp: Date
+    }
+
+    struct ParsedChange {
+        var phoneNumberId: String?
+        var displayNumber: String?
+        var profiles: [String: String] = [:]
+        var messages: [ParsedMessage] = []
+        var statuses: [ParsedStatus] = []
+    }
+
+    struct ParsedPayload {
+        var object: String
+        var changes: [ParsedChange]
+    }
+
+    static let statusNames: Set<String> = ["sent", "delivered", "read", "failed"]
+
+    static func parse(_ body: [UInt8]) -> Result<ParsedPayload, MetaWebhookError> {
+        guard let root = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            return .failure(.malformed("the body is not a JSON object"))
+        }
+        guard let object = root["object"] as? String else { return .failure(.malformed("'object' is missing")) }
+        var changes: [ParsedChange] = []
+        for entry in root["entry"] as? [[String: Any]] ?? [] {
+            for change in entry["changes"] as? [[String: Any]] ?? [] {
+                guard let value = change["value"] as? [String: Any] else { continue }
+                let metadata = value["metadata"] as? [String: Any]
+                var parsed = ParsedChange(
+                    phoneNumberId: (metadata?["phone_number_id"] as? String).flatMap { $0.isEmpty ? nil : $0 },
+                    displayNumber: (metadata?["display_phone_number"] as? String).map(digits).flatMap { $0.isEmpty ? nil : $0 })
+                for contact in value["contacts"] as? [[String: Any]] ?? [] {
+                    if let waId = contact["wa_id"] as? String, let name = (contact["profile"] as? [String: Any])?["name"] as? String {
+                        parsed.profiles[waId] = String(name.prefix(256))
+                    }
+                }
+                for message in value["messages"] as? [[String: Any]] ?? [] {
+                    guard let from = message["from"] as? String, !from.isEmpty, from.count <= 64,
+                          let id = message["id"] as? String, !id.isEmpty, id.count <= 256
+                    else { return .failure(.malformed("a message lacks 'from' or 'id'")) }
+                    let type = String((message["type"] as? String ?? "unknown").prefix(64))
+                    let payload = (try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys]))
+                        .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                    parsed.messages.append(ParsedMessage(from: from, id: id, type: type.isEmpty ? "unknown" : type,
+                                                         body: messageBody(type, message), payloadJSON: payload,
+                                                         timestamp: timestamp(message["timestamp"])))
+                }
+                for status in value["statuses"] as? [[String: Any]] ?? [] {
+                    guard let id = status["id"] as? String, !id.isEmpty, let name = status["status"] as? String, statusNames.contains(name)
+                    else { continue }
+                    let error = (status["errors"] as? [[String: Any]])?.first
+                    let code = (error?["code"] as? Int).map(String.init) ?? (error?["code"] as? String)
+                    let title = (error?["title"] as? String) ?? (error?["message"] as? String)
+                    parsed.statuses.append(ParsedStatus(id: id, status: name, errorCode: code, errorTitle: title.map { String($0.prefix(500)) },
+                                                        timestamp: timestamp(status["timestamp"])))
+                }
+                changes.append(parsed)
+            }
+        }
+        return .success(ParsedPayload(object: object, changes: changes))
+    }
+
+    static func digits(_ text: String) -> String { text.filter(\.isASCIIDigit) }
+
+    static func timestamp(_ value: Any?) -> Date {
+        let seconds = (value as? String).flatMap(Double.init) ?? (value as? Double) ?? (value as? Int).map(Double.init)
+        return seconds.map { Date(timeIntervalSince1970: $0) } ?? Date()
+    }
+
+    /// The human-readable part of a message, by type; nil when it has none.
+    static func messageBody(_ type: String, _ message: [String: Any]) -> String? {
+        func field(_ object: String, _ key: String) -> String? { (message[object] as? [String: Any])?[key] as? String }
+        let text: String? = switch type {
+        case "text": field("text", "body")
+        case "image", "video", "document": field(type, "caption")
+        case "button": field("button", "text")
+        case "interactive":
+            ((message["interactive"] as? [String: Any])?["button_reply"] as? [String: Any])?["title"] as? String
+                ?? ((message["interactive"] as? [String: Any])?["list_reply"] as? [String: Any])?["title"] as? String
+        case "location": field("location", "name") ?? field("location", "address")
+        default: nil
+        }
+        return text.map { String($0.prefix(65_536)) }
+    }
+}
+
+/// Which tenant and provider a WhatsApp number belongs to, cached in memory: webhooks arrive
+/// thousands of times a second and the mapping changes rarely. Provider and tenant changes are
+/// announced with NOTIFY (see `CredentialCache`); the listener clears this cache too.
+public final class PhoneRoutes: Sendable {
+    let db: PostgresClient
+    let logger: Logger
+    let secrets: SecretBox
+    let ttl: Duration
+    private let cache = Mutex<(entries: [String: (route: PhoneRoute?, expires: ContinuousClock.Instant)], generation: UInt64)>(([:], 0))
+
+    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, ttl: Duration) {
+        self.db = db
+        self.logger = logger
+        self.secrets = secrets
+        self.ttl = ttl
+    }
+
+    public func invalidateAll() {
+        cache.withLock { $0 = ([:], $0.generation &+ 1) }
+    }
+
+    /// Routes keyed by phone number id, and by "display:<digits>" for display numbers.
+    func lookup(phoneNumberIds: [String], displayNumbers: [String]) async throws -> [String: PhoneRoute] {
+        let keys = Set(phoneNumberIds + displayNumbers.map { "display:" + $0 })
+        let now = ContinuousClock.now
+        var result: [String: PhoneRoute] = [:]
+        var missing: [String] = []
+        let generation = cache.withLock { state -> UInt64 in
+            for key in keys {
+                if let entry = state.entries[key], entry.expires > now {
+                    if let route = entry.route { result[key] = route }
+                } else {
+                    missing.append(key)
+                }
+            }
+            return state.generation
+        }
+        if missing.isEmpty { return result }
+        let ids = missing.filter { !$0.hasPrefix("display:") }
+        let displays = missing.filter { $0.hasPrefix("display:") }.map { String($0.dropFirst(8)) }
+        let rows = try await db.query("""
+            SELECT p.id, p.tenant_id, p.app_secret, p.config ->> 'phone_number_id',
+                   regexp_replace(coalesce(p.config ->> 'display_phone_number', ''), '[^0-9]', '', 'g')
+            FROM client_providers p JOIN clients c ON c.id = p.tenant_id AND c.status = 'active'
+            WHERE p.provider_type = 'meta' AND p.active
+              AND (p.config ->> 'phone_number_id' = ANY(\(ids))
+                   OR regexp_replace(coalesce(p.config ->> 'display_phone_number', ''), '[^0-9]', '', 'g') = ANY(\(displays)))
+            ORDER BY p.priority DESC, p.updated_at DESC
+            """, logger: logger)
+        var found: [String: PhoneRoute] = [:]
+        for try await (id, tenant, sealedSecret, phoneNumberId, display) in rows.decode((UUID, UUID, String?, String, String).self) {
+            let route = PhoneRoute(tenantId: tenant, providerId: id,
+                                   appSecret: try sealedSecret.map { try secrets.open($0, context: ProviderService.appSecretContext(id)) })
+            if found[phoneNumberId] == nil { found[phoneNumberId] = route }
+            if !display.isEmpty, found["display:" + display] == nil { found["display:" + display] = route }
+        }
+        let expires = ContinuousClock.now + ttl
+        cache.withLock { state in
+            guard state.generation == generation, ttl > .zero else { return }
+            if state.entries.count > 100_000 { state.entries.removeAll() }
+            for key in missing { state.entries[key] = (found[key], expires) }
+        }
+        for key in missing { if let route = found[key] { result[key] = route } }
+        return result
+    }
+}

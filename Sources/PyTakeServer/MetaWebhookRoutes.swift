@@ -1,0 +1,55 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import PyTakeCore
+
+/// `GET` and `POST /meta/webhook`, declared in openapi.yaml (tag `webhooks`) but written by hand:
+/// the signature is an HMAC of the exact bytes received, which generated handlers never see.
+enum MetaWebhookRoutes {
+    static let path = "/meta/webhook"
+    static let signatureHeader = HTTPField.Name("X-Hub-Signature-256")!
+    static let operations: [(path: String, method: HTTPRequest.Method)] = [(path, .get), (path, .post)]
+
+    static func register(on router: Router<AppRequestContext>, services: AppServices) {
+        let verifyToken = services.settings.meta.verifyToken
+        router.get(RouterPath(stringLiteral: path)) { request, _ -> Response in
+            let query = request.uri.queryParameters
+            guard query["hub.mode"] == "subscribe", let expected = verifyToken, let given = query["hub.verify_token"],
+                  constantTimeEqual(String(given), expected), let challenge = query["hub.challenge"], challenge.count <= 512
+            else {
+                throw AppError(.forbidden, code: "webhook_verification_failed", "The verify token does not match.")
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: String(challenge))))
+        }
+        router.post(RouterPath(stringLiteral: path)) { request, _ -> Response in
+            let body = try await request.body.collect(upTo: services.settings.meta.webhookMaxBodyBytes)
+            let batch: WebhookBatch
+            do {
+                batch = try await services.metaWebhook.process(body: Array(buffer: body), signature: request.headers[signatureHeader])
+            } catch let error as MetaWebhookError {
+                switch error {
+                case .missingSignature:
+                    throw AppError(.unauthorized, code: "signature_missing", "X-Hub-Signature-256 is required.")
+                case .badSignature:
+                    throw AppError(.unauthorized, code: "signature_invalid", "X-Hub-Signature-256 does not match the body.")
+                case .malformed(let why):
+                    throw AppError(.badRequest, code: "invalid_request", "The webhook payload is malformed: \(why).")
+                case .notWhatsApp:
+                    throw AppError(.badRequest, code: "not_whatsapp", "The payload is not a whatsapp_business_account webhook.")
+                }
+            }
+            let outcome = try await services.ingestor.submit(batch)
+            let receipt = "{\"duplicates\":\(outcome.duplicateMessages),\"statuses\":\(outcome.statuses),\"stored\":\(outcome.storedMessages),\"unroutable\":\(batch.unroutable.count)}"
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: receipt)))
+        }
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        // Compare fixed-size digests so neither content nor length leaks through timing.
+        let key = SymmetricKey(size: .bits256)
+        return HMAC<SHA256>.authenticationCode(for: Data(a.utf8), using: key) == HMAC<SHA256>.authenticationCode(for: Data(b.utf8), using: key)
+    }
+}
