@@ -12,6 +12,8 @@ public final class FakeProviderServer: Sendable {
     public struct Recorded: Sendable {
         public var method: String
         public var path: String
+        /// Query parameters (the last value of each name).
+        public var query: [String: String]
         /// Header names lowercased.
         public var headers: [String: String]
         public var body: Data
@@ -89,7 +91,9 @@ public final class FakeProviderServer: Sendable {
         for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
         let path = request.uri.path
         let reply = state.withLock { state -> Reply in
-            state.recorded.append(Recorded(method: request.method.rawValue, path: path, headers: headers, body: Data(buffer: body)))
+            var query: [String: String] = [:]
+            for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+            state.recorded.append(Recorded(method: request.method.rawValue, path: path, query: query, headers: headers, body: Data(buffer: body)))
             if var queue = state.scripted[path], !queue.isEmpty {
                 let next = queue.removeFirst()
                 state.scripted[path] = queue

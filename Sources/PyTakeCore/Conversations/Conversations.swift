@@ -77,7 +77,7 @@ public struct ConversationService: Sendable {
         a.assignee_id, a.last_message_at, a.last_inbound_at,
         (SELECT count(*) FROM chat_messages m WHERE m.conversation_id = a.id AND m.direction = 'inbound'
             AND m.occurred_at > coalesce(a.last_outbound_at, '-infinity'))::int8,
-        a.opened_at, a.closed_at, a.last_message_at::text
+        a.opened_at, a.closed_at, a.last_message_at::text AS cursor_time
         """
 
     public func list(tenantId: UUID, _ query: ConversationQuery, identity: Identity) async throws -> Page<Conversation> {
@@ -128,7 +128,7 @@ public struct ConversationService: Sendable {
         let after = try Cursor.decodeTimeAndID(page.cursor)
         let rows = try await db.query("""
             SELECT id, conversation_id, direction, provider_message_id, type, body, payload::text, status, error_code, error_title,
-                   sent_by, occurred_at, occurred_at::text
+                   sent_by, occurred_at, occurred_at::text AS cursor_time
             FROM chat_messages
             WHERE tenant_id = \(tenantId) AND conversation_id = \(conversationId)
               AND (\(after?.time)::timestamptz IS NULL OR (occurred_at, id) > (\(after?.time)::timestamptz, \(after?.id)))

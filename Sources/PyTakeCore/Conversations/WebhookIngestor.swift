@@ -126,9 +126,12 @@ public final class WebhookIngestor: Service, Sendable {
         }
         do {
             let stored = try await store(combined)
-            // Attribute stored messages back to each delivery (by wamid, within its tenant).
+            // Attribute each stored message to the first delivery that carried it (concurrent
+            // redeliveries of one message share a batch; only one of them stored it).
+            var unclaimed = stored
             for job in jobs {
-                let mine = job.batch.messages.filter { stored.contains(Key($0.tenantId, $0.wamid)) }.count
+                var mine = 0
+                for message in job.batch.messages where unclaimed.remove(Key(message.tenantId, message.wamid)) != nil { mine += 1 }
                 job.continuation.resume(returning: Outcome(storedMessages: mine, duplicateMessages: job.batch.messages.count - mine,
                                                            statuses: job.batch.statuses.count))
             }
