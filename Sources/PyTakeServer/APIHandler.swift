@@ -401,24 +401,6 @@ extension APIHandler {
         return .ok(.init(body: .json(provider(identity, created))))
     }
 
-    /// Always ends in a redirect to the admin page, which shows the outcome (a browser is waiting).
-    func metaOAuthCallback(_ input: Operations.MetaOAuthCallback.Input) async throws -> Operations.MetaOAuthCallback.Output {
-        let admin = services.settings.meta.adminURL
-        let state = input.query.state ?? ""
-        let page = services.signup.tenant(ofState: state).map { "#/tenants/\($0.lowercasedString)/providers" } ?? "#/"
-        func failed(_ step: String, _ code: String) -> Operations.MetaOAuthCallback.Output {
-            .found(.init(headers: .init(location: "\(admin)\(page)?signup=failed&step=\(step)&code=\(code)")))
-        }
-        if input.query.error != nil { return failed("authorize", "access_denied") }
-        guard let code = input.query.code, !code.isEmpty, !state.isEmpty else { return failed("authorize", "missing_code") }
-        do {
-            let created = try await services.signup.completeRedirect(code: code, state: state)
-            return .found(.init(headers: .init(location: "\(admin)\(page)?signup=ok&provider=\(created.id.lowercasedString)")))
-        } catch let error as AppError {
-            return failed(error.providerError?.step ?? "state", error.code)
-        }
-    }
-
     static func conversation(_ c: Conversation) -> Components.Schemas.Conversation {
         .init(id: c.id.lowercasedString, tenantId: c.tenantId.lowercasedString,
               customer: .init(id: c.customer.id.lowercasedString, waId: c.customer.waId, profileName: c.customer.profileName, erased: c.customer.erased),

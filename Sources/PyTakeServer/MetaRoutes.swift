@@ -5,14 +5,20 @@ import Hummingbird
 import NIOCore
 import PyTakeCore
 
-/// `GET` and `POST /meta/webhook`, declared in openapi.yaml (tag `webhooks`) but written by hand:
-/// the signature is an HMAC of the exact bytes received, which generated handlers never see.
+/// `GET` and `POST /meta/webhook` and `GET /meta/oauth/callback`, declared in openapi.yaml (tags
+/// `webhooks`, `oauth`) but written by hand: the webhook signature is an HMAC of the exact bytes
+/// received, which generated handlers never see, and the callback answers a plain redirect.
 enum MetaWebhookRoutes {
     static let path = "/meta/webhook"
+    static let callbackPath = "/meta/oauth/callback"
     static let signatureHeader = HTTPField.Name("X-Hub-Signature-256")!
-    static let operations: [(path: String, method: HTTPRequest.Method)] = [(path, .get), (path, .post)]
+    static let operations: [(path: String, method: HTTPRequest.Method)] = [(path, .get), (path, .post), (callbackPath, .get)]
 
     static func register(on router: Router<AppRequestContext>, services: AppServices) {
+        router.get(RouterPath(stringLiteral: callbackPath)) { request, _ -> Response in
+            let location = await oauthCallback(request.uri.queryParameters, services: services)
+            return Response(status: .found, headers: [.location: location])
+        }
         let verifyToken = services.settings.meta.verifyToken
         router.get(RouterPath(stringLiteral: path)) { request, _ -> Response in
             let query = request.uri.queryParameters
@@ -44,6 +50,27 @@ enum MetaWebhookRoutes {
             let outcome = try await services.ingestor.submit(batch)
             let receipt = "{\"duplicates\":\(outcome.duplicateMessages),\"statuses\":\(outcome.statuses),\"stored\":\(outcome.storedMessages),\"unroutable\":\(batch.unroutable.count)}"
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: receipt)))
+        }
+    }
+
+    /// Always ends in a redirect to the admin page, which shows the outcome (a browser is waiting).
+    static func oauthCallback(_ query: Hummingbird.Parameters, services: AppServices) async -> String {
+        let admin = services.settings.meta.adminURL
+        let state = query["state"].map(String.init) ?? ""
+        let page = services.signup.tenant(ofState: state).map { "#/tenants/\($0.uuidString.lowercased())/providers" } ?? "#/"
+        func failed(_ step: String, _ code: String) -> String { "\(admin)\(page)?signup=failed&step=\(step)&code=\(code)" }
+        if query["error"] != nil { return failed("authorize", "access_denied") }
+        guard let code = query["code"].map(String.init), !code.isEmpty, code.count <= 2048, !state.isEmpty, state.count <= 512 else {
+            return failed("authorize", "missing_code")
+        }
+        do {
+            let created = try await services.signup.completeRedirect(code: code, state: state)
+            return "\(admin)\(page)?signup=ok&provider=\(created.id.uuidString.lowercased())"
+        } catch let error as AppError {
+            return failed(error.providerError?.step ?? "state", error.code)
+        } catch {
+            services.logger.error("embedded signup callback failed", metadata: ["error": "\(Database.describe(error))"])
+            return failed("server", AppError.from(error).code)
         }
     }
 
