@@ -159,7 +159,7 @@ public struct Settings: Sendable {
             adminURL: string("pytake.admin.url", default: "/"),
             redirectURL: optional("meta.oauth.redirect.url"),
             webhookMaxBodyBytes: try int("meta.webhook.max.body.bytes", "META_WEBHOOK_MAX_BODY_BYTES", default: 3 << 20, range: 1024...(64 << 20)),
-            ingestWriters: try int("webhook.ingest.writers", "WEBHOOK_INGEST_WRITERS", default: 3, range: 1...64),
+            ingestWriters: try int("webhook.ingest.writers", "WEBHOOK_INGEST_WRITERS", default: 2, range: 1...64),
             ingestBatchMax: try int("webhook.ingest.batch.max", "WEBHOOK_INGEST_BATCH_MAX", default: 500, range: 1...10_000)
         )
     }

@@ -139,12 +139,12 @@ public struct MetaWebhook: Sendable {
                                                     errorCode: status.errorCode, errorTitle: status.errorTitle, occurredAt: status.timestamp))
             }
         }
-        if !batch.unroutable.isEmpty {
-            logger.warning("webhook for numbers no active provider claims; acknowledged, not stored",
+        if !batch.unroutable.isEmpty, routes.shouldLog("unroutable") {
+            logger.warning("webhook for numbers no active provider claims; acknowledged, not stored (logged at most once a minute)",
                            metadata: ["numbers": "\(batch.unroutable.joined(separator: ","))"])
         }
-        if !batch.unauthenticated.isEmpty {
-            logger.warning("webhook changes not signed with their number's app secret; dropped",
+        if !batch.unauthenticated.isEmpty, routes.shouldLog("unauthenticated") {
+            logger.warning("webhook changes not signed with their number's app secret; dropped (logged at most once a minute)",
                            metadata: ["numbers": "\(batch.unauthenticated.joined(separator: ","))"])
         }
         return batch
@@ -185,71 +185,98 @@ public struct MetaWebhook: Sendable {
     static let statusNames: Set<String> = ["sent", "delivered", "read", "failed"]
 
     static func parse(_ body: [UInt8]) -> Result<ParsedPayload, MetaWebhookError> {
-        guard let root = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            return .failure(.malformed("the body is not a JSON object"))
+        let envelope: MetaPayload.Envelope
+        do {
+            envelope = try JSONDecoder().decode(MetaPayload.Envelope.self, from: Data(body))
+        } catch DecodingError.keyNotFound(let key, let context) where context.codingPath.isEmpty {
+            return .failure(.malformed("'\(key.stringValue)' is missing"))
+        } catch {
+            let path = (error as? DecodingError).map(decodingPath) ?? ""
+            return .failure(.malformed("the body is not a webhook payload\(path.isEmpty ? "" : " (at '\(path)')")"))
         }
-        guard let object = root["object"] as? String else { return .failure(.malformed("'object' is missing")) }
+        let spans = RawSpans.messages(in: body) ?? []
+        let total = (envelope.entry ?? []).reduce(0) { sum, entry in
+            sum + (entry.changes ?? []).reduce(0) { $0 + ($1.value?.messages?.count ?? 0) }
+        }
+        // The raw text of each message, cut from the body; re-serialised only if the scanner and
+        // the decoder ever disagree on how many there are.
+        let raw: [String] = spans.count == total ? spans.map { cleanJSON(String(decoding: body[$0], as: UTF8.self)) }
+                                                 : reserialisedMessages(body)
+        var next = 0
         var changes: [ParsedChange] = []
-        for entry in root["entry"] as? [[String: Any]] ?? [] {
-            for change in entry["changes"] as? [[String: Any]] ?? [] {
-                guard let value = change["value"] as? [String: Any] else { continue }
-                let metadata = value["metadata"] as? [String: Any]
+        for entry in envelope.entry ?? [] {
+            for change in entry.changes ?? [] {
+                guard let value = change.value else { continue }
                 var parsed = ParsedChange(
-                    phoneNumberId: (metadata?["phone_number_id"] as? String).flatMap { $0.isEmpty ? nil : $0 },
-                    displayNumber: (metadata?["display_phone_number"] as? String).map(digits).flatMap { $0.isEmpty ? nil : $0 })
-                for contact in value["contacts"] as? [[String: Any]] ?? [] {
-                    if let waId = contact["wa_id"] as? String, let name = (contact["profile"] as? [String: Any])?["name"] as? String {
-                        parsed.profiles[waId] = String(name.prefix(256))
+                    phoneNumberId: (value.metadata?.phone_number_id?.value).nonEmpty,
+                    displayNumber: value.metadata?.display_phone_number.map { digits($0.value) }.nonEmpty)
+                for contact in value.contacts ?? [] {
+                    if let waId = contact.wa_id?.value, let name = contact.profile?.name {
+                        parsed.profiles[waId] = cleanText(String(name.prefix(256)))
                     }
                 }
-                for message in value["messages"] as? [[String: Any]] ?? [] {
-                    guard let from = message["from"] as? String, !from.isEmpty, from.count <= 64,
-                          let id = message["id"] as? String, !id.isEmpty, id.count <= 256
+                for message in value.messages ?? [] {
+                    defer { next += 1 }
+                    guard let from = message.from?.value, !from.isEmpty, from.count <= 64, let id = message.id, !id.isEmpty, id.count <= 256
                     else { return .failure(.malformed("a message lacks 'from' or 'id'")) }
-                    let type = String((message["type"] as? String ?? "unknown").prefix(64))
-                    let payload = (try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys]))
-                        .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-                    parsed.messages.append(ParsedMessage(from: from, id: id, type: type.isEmpty ? "unknown" : type,
-                                                         body: messageBody(type, message), payloadJSON: payload,
-                                                         timestamp: timestamp(message["timestamp"])))
+                    let type = String((message.type ?? "unknown").prefix(64))
+                    parsed.messages.append(ParsedMessage(
+                        from: cleanText(from), id: cleanText(id), type: type.isEmpty ? "unknown" : cleanText(type),
+                        body: message.body.map(cleanText), payloadJSON: next < raw.count ? raw[next] : "{}",
+                        timestamp: timestamp(message.timestamp?.value)))
                 }
-                for status in value["statuses"] as? [[String: Any]] ?? [] {
-                    guard let id = status["id"] as? String, !id.isEmpty, let name = status["status"] as? String, statusNames.contains(name)
-                    else { continue }
-                    let error = (status["errors"] as? [[String: Any]])?.first
-                    let code = (error?["code"] as? Int).map(String.init) ?? (error?["code"] as? String)
-                    let title = (error?["title"] as? String) ?? (error?["message"] as? String)
-                    parsed.statuses.append(ParsedStatus(id: id, status: name, errorCode: code, errorTitle: title.map { String($0.prefix(500)) },
-                                                        timestamp: timestamp(status["timestamp"])))
+                for status in value.statuses ?? [] {
+                    guard let id = status.id, !id.isEmpty, id.count <= 256, let name = status.status, statusNames.contains(name) else { continue }
+                    let error = status.errors?.first
+                    parsed.statuses.append(ParsedStatus(
+                        id: cleanText(id), status: name, errorCode: error?.code.map { cleanText(String($0.value.prefix(64))) },
+                        errorTitle: (error?.title ?? error?.message).map { cleanText(String($0.prefix(500))) },
+                        timestamp: timestamp(status.timestamp?.value)))
                 }
                 changes.append(parsed)
             }
         }
-        return .success(ParsedPayload(object: object, changes: changes))
+        return .success(ParsedPayload(object: envelope.object, changes: changes))
+    }
+
+    static func decodingPath(_ error: DecodingError) -> String {
+        let context: DecodingError.Context? = switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): c
+        @unknown default: nil
+        }
+        return context?.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") ?? ""
+    }
+
+    /// PostgreSQL text and jsonb cannot hold U+0000: it becomes U+FFFD rather than failing the delivery forever.
+    static func cleanText(_ text: String) -> String {
+        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+
+    static func cleanJSON(_ json: String) -> String {
+        json.contains("\\u0000") ? json.replacingOccurrences(of: "\\u0000", with: "\\ufffd") : json
+    }
+
+    /// The slow path: every message object, re-serialised.
+    static func reserialisedMessages(_ body: [UInt8]) -> [String] {
+        guard let root = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return [] }
+        var result: [String] = []
+        for entry in root["entry"] as? [[String: Any]] ?? [] {
+            for change in entry["changes"] as? [[String: Any]] ?? [] {
+                for message in (change["value"] as? [String: Any])?["messages"] as? [Any] ?? [] {
+                    let data = (try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys])) ?? Data("{}".utf8)
+                    result.append(cleanJSON(String(decoding: data, as: UTF8.self)))
+                }
+            }
+        }
+        return result
     }
 
     static func digits(_ text: String) -> String { text.filter(\.isASCIIDigit) }
 
-    static func timestamp(_ value: Any?) -> Date {
-        let seconds = (value as? String).flatMap(Double.init) ?? (value as? Double) ?? (value as? Int).map(Double.init)
-        return seconds.map { Date(timeIntervalSince1970: $0) } ?? Date()
+    static func timestamp(_ value: String?) -> Date {
+        value.flatMap(Double.init).map { Date(timeIntervalSince1970: $0) } ?? Date()
     }
 
-    /// The human-readable part of a message, by type; nil when it has none.
-    static func messageBody(_ type: String, _ message: [String: Any]) -> String? {
-        func field(_ object: String, _ key: String) -> String? { (message[object] as? [String: Any])?[key] as? String }
-        let text: String? = switch type {
-        case "text": field("text", "body")
-        case "image", "video", "document": field(type, "caption")
-        case "button": field("button", "text")
-        case "interactive":
-            ((message["interactive"] as? [String: Any])?["button_reply"] as? [String: Any])?["title"] as? String
-                ?? ((message["interactive"] as? [String: Any])?["list_reply"] as? [String: Any])?["title"] as? String
-        case "location": field("location", "name") ?? field("location", "address")
-        default: nil
-        }
-        return text.map { String($0.prefix(65_536)) }
-    }
 }
 
 /// Which tenant and provider a WhatsApp number belongs to, cached in memory: webhooks arrive
@@ -271,6 +298,18 @@ public final class PhoneRoutes: Sendable {
 
     public func invalidateAll() {
         cache.withLock { $0 = ([:], $0.generation &+ 1) }
+    }
+
+    private let lastLogged = Mutex<[String: ContinuousClock.Instant]>([:])
+
+    /// At most one log line a minute per kind: a misrouted number can send thousands a second.
+    func shouldLog(_ kind: String) -> Bool {
+        let now = ContinuousClock.now
+        return lastLogged.withLock { last in
+            if let previous = last[kind], now - previous < .seconds(60) { return false }
+            last[kind] = now
+            return true
+        }
     }
 
     /// Routes keyed by phone number id, and by "display:<digits>" for display numbers.
