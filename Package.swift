@@ -103,15 +103,7 @@ let package = Package(
             path: "bench/SignInBench",
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
-            name: "pytake-bench-webhook",
-            dependencies: [
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            path: "bench/WebhookBench",
-            swiftSettings: swiftSettings
-        ),
+
         .testTarget(
             name: "PyTakeCoreTests",
             dependencies: ["PyTakeCore", "PyTakeTestSupport"],

@@ -85,6 +85,18 @@ import Testing
                 return "/api/v1/tenants/\(f.a)/credentials/uazapi"
              },
              expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .ok, .viewerA: .ok, .adminB: .notFound]),
+        Case(name: "list conversations", method: .get, path: { f in "/api/v1/tenants/\(f.a)/conversations" },
+             expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .ok, .viewerA: .ok, .adminB: .notFound]),
+        Case(name: "read an unknown conversation", method: .get, path: { f in "/api/v1/tenants/\(f.a)/conversations/\(UUID())" },
+             expect: [.platformAdmin: .notFound, .adminA: .notFound, .agentA: .notFound, .viewerA: .notFound, .adminB: .notFound]),
+        Case(name: "close (viewers only read)", method: .post, path: { f in "/api/v1/tenants/\(f.a)/conversations/\(UUID())/close" },
+             expect: [.viewerA: .forbidden, .adminB: .notFound, .agentA: .notFound]),
+        Case(name: "erase a customer (admins only; see ConversationTests)", method: .post,
+             path: { f in "/api/v1/tenants/\(f.a)/customers/\(UUID())/erase" },
+             expect: [.platformAdmin: .notFound, .adminA: .notFound, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
+        Case(name: "start Embedded Signup (admins: see EmbeddedSignupTests)", method: .post,
+             path: { f in "/api/v1/tenants/\(f.a)/meta/signup-sessions" },
+             expect: [.agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
         Case(name: "delete tenant", method: .delete, path: { f in "/api/v1/tenants/\(f.a)" },
              expect: [.adminA: .forbidden, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound, .platformAdmin: .noContent]),
     ]
