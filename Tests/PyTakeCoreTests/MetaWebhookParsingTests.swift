@@ -50,4 +50,29 @@ import Testing
         #expect(!MetaWebhook.signatureMatches(String(signature.dropLast(2)), body: body, secret: "s3cret"))
         #expect(!MetaWebhook.signatureMatches("sha1=" + signature.dropFirst(7), body: body, secret: "s3cret"))
     }
+
+    @Test func escapesAreDecodedLikeAnyJSONParserWould() throws {
+        let body = #"{"object":"whatsapp_business_account","entry":[{"changes":[{"value":{"metadata":{"phone_number_id":123},"contacts":[{"wa_id":"5","profile":{"name":"Jos\u00e9 \ud83d\ude00"}}],"messages":[{"from":5,"id":"w\/1","timestamp":1763800000,"type":"text","text":{"body":"l1\nl2\t\"q\" \\ \/ \ud83d\ude00 😀"}}],"statuses":[{"id":"s1","status":"failed","timestamp":"1","errors":[{"code":131047,"title":"Re-engagement"},{"code":1}]},{"id":"s2","status":"bogus"}]}}]}]}"#
+        let parsed = try MetaWebhook.parse(Array(body.utf8)).get()
+        let change = try #require(parsed.changes.first)
+        #expect(change.phoneNumberId == "123" && change.profiles["5"] == "José 😀")
+        let message = try #require(change.messages.first)
+        #expect(message.from == "5" && message.id == "w/1" && message.body == "l1\nl2\t\"q\" \\ / 😀 😀")
+        // The same text as Foundation decodes it.
+        let reference = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        let value = ((reference?["entry"] as? [[String: Any]])?.first?["changes"] as? [[String: Any]])?.first?["value"] as? [String: Any]
+        let referenceText = ((value?["messages"] as? [[String: Any]])?.first?["text"] as? [String: Any])?["body"] as? String
+        #expect(message.body == referenceText)
+        #expect(change.statuses.count == 1 && change.statuses.first?.errorCode == "131047" && change.statuses.first?.errorTitle == "Re-engagement")
+    }
+
+    @Test func invalidJSONIsRefusedWhereverItIs() {
+        let valid = #"{"object":"whatsapp_business_account","entry":[]}"#
+        #expect((try? MetaWebhook.parse(Array(valid.utf8)).get()) != nil)
+        for body in [#"{"object":"x","entry":[],"extra":tru}"#, #"{"object":"x"} trailing"#, #"{"object":"x","n":01.}"#,
+                     #"{"object":"x","s":"bad \q escape"}"#, #"{"object":"x","s":"unterminated}"#, #"{"object":"x",}"#,
+                     "{\"object\":\"x\",\"s\":\"raw\ncontrol\"}", String(repeating: "[", count: 100) + String(repeating: "]", count: 100)] {
+            if case .success = MetaWebhook.parse(Array(body.utf8)) { Issue.record("accepted: \(body)") }
+        }
+    }
 }

@@ -185,66 +185,7 @@ public struct MetaWebhook: Sendable {
     static let statusNames: Set<String> = ["sent", "delivered", "read", "failed"]
 
     static func parse(_ body: [UInt8]) -> Result<ParsedPayload, MetaWebhookError> {
-        let envelope: MetaPayload.Envelope
-        do {
-            envelope = try JSONDecoder().decode(MetaPayload.Envelope.self, from: Data(body))
-        } catch DecodingError.keyNotFound(let key, let context) where context.codingPath.isEmpty {
-            return .failure(.malformed("'\(key.stringValue)' is missing"))
-        } catch {
-            let path = (error as? DecodingError).map(decodingPath) ?? ""
-            return .failure(.malformed("the body is not a webhook payload\(path.isEmpty ? "" : " (at '\(path)')")"))
-        }
-        let spans = RawSpans.messages(in: body) ?? []
-        let total = (envelope.entry ?? []).reduce(0) { sum, entry in
-            sum + (entry.changes ?? []).reduce(0) { $0 + ($1.value?.messages?.count ?? 0) }
-        }
-        // The raw text of each message, cut from the body; re-serialised only if the scanner and
-        // the decoder ever disagree on how many there are.
-        let raw: [String] = spans.count == total ? spans.map { cleanJSON(String(decoding: body[$0], as: UTF8.self)) }
-                                                 : reserialisedMessages(body)
-        var next = 0
-        var changes: [ParsedChange] = []
-        for entry in envelope.entry ?? [] {
-            for change in entry.changes ?? [] {
-                guard let value = change.value else { continue }
-                var parsed = ParsedChange(
-                    phoneNumberId: (value.metadata?.phone_number_id?.value).nonEmpty,
-                    displayNumber: value.metadata?.display_phone_number.map { digits($0.value) }.nonEmpty)
-                for contact in value.contacts ?? [] {
-                    if let waId = contact.wa_id?.value, let name = contact.profile?.name {
-                        parsed.profiles[waId] = cleanText(String(name.prefix(256)))
-                    }
-                }
-                for message in value.messages ?? [] {
-                    defer { next += 1 }
-                    guard let from = message.from?.value, !from.isEmpty, from.count <= 64, let id = message.id, !id.isEmpty, id.count <= 256
-                    else { return .failure(.malformed("a message lacks 'from' or 'id'")) }
-                    let type = String((message.type ?? "unknown").prefix(64))
-                    parsed.messages.append(ParsedMessage(
-                        from: cleanText(from), id: cleanText(id), type: type.isEmpty ? "unknown" : cleanText(type),
-                        body: message.body.map(cleanText), payloadJSON: next < raw.count ? raw[next] : "{}",
-                        timestamp: timestamp(message.timestamp?.value)))
-                }
-                for status in value.statuses ?? [] {
-                    guard let id = status.id, !id.isEmpty, id.count <= 256, let name = status.status, statusNames.contains(name) else { continue }
-                    let error = status.errors?.first
-                    parsed.statuses.append(ParsedStatus(
-                        id: cleanText(id), status: name, errorCode: error?.code.map { cleanText(String($0.value.prefix(64))) },
-                        errorTitle: (error?.title ?? error?.message).map { cleanText(String($0.prefix(500))) },
-                        timestamp: timestamp(status.timestamp?.value)))
-                }
-                changes.append(parsed)
-            }
-        }
-        return .success(ParsedPayload(object: envelope.object, changes: changes))
-    }
-
-    static func decodingPath(_ error: DecodingError) -> String {
-        let context: DecodingError.Context? = switch error {
-        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): c
-        @unknown default: nil
-        }
-        return context?.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") ?? ""
+        WebhookScanner.scan(body)
     }
 
     /// PostgreSQL text and jsonb cannot hold U+0000: it becomes U+FFFD rather than failing the delivery forever.
@@ -254,21 +195,6 @@ public struct MetaWebhook: Sendable {
 
     static func cleanJSON(_ json: String) -> String {
         json.contains("\\u0000") ? json.replacingOccurrences(of: "\\u0000", with: "\\ufffd") : json
-    }
-
-    /// The slow path: every message object, re-serialised.
-    static func reserialisedMessages(_ body: [UInt8]) -> [String] {
-        guard let root = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { return [] }
-        var result: [String] = []
-        for entry in root["entry"] as? [[String: Any]] ?? [] {
-            for change in entry["changes"] as? [[String: Any]] ?? [] {
-                for message in (change["value"] as? [String: Any])?["messages"] as? [Any] ?? [] {
-                    let data = (try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys])) ?? Data("{}".utf8)
-                    result.append(cleanJSON(String(decoding: data, as: UTF8.self)))
-                }
-            }
-        }
-        return result
     }
 
     static func digits(_ text: String) -> String { text.filter(\.isASCIIDigit) }
