@@ -3,7 +3,7 @@
 public struct AppError: Error, Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case badRequest, unauthorized, forbidden, notFound, methodNotAllowed, conflict, payloadTooLarge
-        case unprocessable, tooManyRequests, unavailable, `internal`, badGateway, gatewayTimeout
+        case unprocessable, tooManyRequests, unavailable, `internal`, badGateway, gatewayTimeout, preconditionRequired
 
         public var status: Int {
             switch self {
@@ -20,6 +20,7 @@ public struct AppError: Error, Sendable, Equatable {
             case .internal: 500
             case .badGateway: 502
             case .gatewayTimeout: 504
+            case .preconditionRequired: 428
             }
         }
 
@@ -38,6 +39,7 @@ public struct AppError: Error, Sendable, Equatable {
             case .internal: "Internal Server Error"
             case .badGateway: "Bad Gateway"
             case .gatewayTimeout: "Gateway Timeout"
+            case .preconditionRequired: "Precondition Required"
             }
         }
     }
@@ -61,6 +63,8 @@ public struct AppError: Error, Sendable, Equatable {
     public var allow: String?
     /// What an outside provider answered, when the failure is theirs.
     public var providerError: ProviderErrorInfo?
+    /// Flow validation findings (publishing an invalid draft).
+    public var flowProblems: [FlowProblem] = []
 
     public init(_ kind: Kind, code: String, _ detail: String, fieldErrors: [FieldError] = [], retryAfter: Int? = nil, allow: String? = nil) {
         self.kind = kind

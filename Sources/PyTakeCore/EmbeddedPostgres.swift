@@ -15,6 +15,9 @@ public struct EmbeddedPostgres: Sendable {
     let binDirectory: String
     let runAsPostgres: Bool
 
+    /// Connections the cluster accepts (each server process holds a pool, the listener and writers).
+    public var maxConnections = 200
+
     public init(clusterDirectory: String, port: Int, database: String = "pytake") throws {
         self.clusterDirectory = URL(fileURLWithPath: clusterDirectory).standardizedFileURL.path
         self.port = port
@@ -73,7 +76,7 @@ public struct EmbeddedPostgres: Sendable {
         do {
             try run(binDirectory + "/pg_ctl", [
                 "-D", clusterDirectory, "-l", clusterDirectory + "/server.log", "-w", "-t", "60",
-                "-o", "-p \(port) -k \(clusterDirectory) -c listen_addresses=127.0.0.1 -c max_connections=200",
+                "-o", "-p \(port) -k \(clusterDirectory) -c listen_addresses=127.0.0.1 -c max_connections=\(maxConnections)",
                 "start",
             ], asPostgres: runAsPostgres)
         } catch {

@@ -416,3 +416,117 @@ extension APIHandler {
               errorCode: m.errorCode, errorTitle: m.errorTitle, sentBy: m.sentBy?.lowercasedString, occurredAt: m.occurredAt)
     }
 }
+
+// MARK: flows
+
+extension APIHandler {
+    /// Generated and core flow types share their JSON shape: convert through it.
+    static func bridge<From: Encodable, To: Decodable>(_ value: From, to: To.Type) throws -> To {
+        try JSONDecoder().decode(To.self, from: try JSONEncoder().encode(value))
+    }
+
+    static func flow(_ flow: Flow) throws -> Components.Schemas.Flow {
+        .init(id: flow.id.lowercasedString, tenantId: flow.tenantId.lowercasedString, name: flow.name,
+              trigger: try bridge(flow.trigger, to: Components.Schemas.FlowTrigger.self),
+              definition: try bridge(flow.draft, to: Components.Schemas.FlowDefinition.self),
+              testCases: try JSONDecoder().decode([Components.Schemas.FlowTestCase].self, from: Data(flow.testCasesJSON.utf8)),
+              revision: flow.draftRevision, publishedVersion: flow.publishedVersion,
+              problems: flow.problems.map(problem), createdAt: flow.createdAt, updatedAt: flow.updatedAt)
+    }
+
+    static func problem(_ p: FlowProblem) -> Components.Schemas.FlowProblem {
+        .init(code: p.code, message: p.message, nodeId: p.nodeId)
+    }
+
+    static func version(_ v: FlowVersion) throws -> Components.Schemas.FlowVersion {
+        .init(flowId: v.flowId.lowercasedString, version: v.version, trigger: try bridge(v.trigger, to: Components.Schemas.FlowTrigger.self),
+              definition: try bridge(v.definition, to: Components.Schemas.FlowDefinition.self), copiedFrom: v.copiedFrom,
+              publishedBy: v.publishedBy?.lowercasedString, publishedAt: v.publishedAt)
+    }
+
+    static func draft(name: String?, trigger: Components.Schemas.FlowTrigger?, definition: Components.Schemas.FlowDefinition?,
+                      testCases: [Components.Schemas.FlowTestCase]?) throws -> FlowDraft {
+        FlowDraft(name: name, trigger: try trigger.map { try bridge($0, to: FlowTrigger.self) },
+                  definition: try definition.map { try bridge($0, to: FlowDefinition.self) },
+                  testCasesJSON: try testCases.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) })
+    }
+
+    func listFlows(_ input: Operations.ListFlows.Input) async throws -> Operations.ListFlows.Output {
+        let identity = try scope.identity()
+        let page = try await services.flows.list(tenantId: try Self.uuid(input.path.tenantId, "tenantId"),
+                                                 page: try PageRequest(limit: input.query.limit, cursor: input.query.cursor), identity: identity)
+        return .ok(.init(body: .json(.init(items: try page.items.map(Self.flow), nextCursor: page.nextCursor))))
+    }
+
+    func createFlow(_ input: Operations.CreateFlow.Input) async throws -> Operations.CreateFlow.Output {
+        let identity = try scope.identity()
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        let created = try await services.flows.create(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"),
+            try Self.draft(name: body.name, trigger: body.trigger, definition: body.definition, testCases: body.testCases),
+            identity: identity, actor: try scope.actor())
+        return .created(.init(body: .json(try Self.flow(created))))
+    }
+
+    func getFlow(_ input: Operations.GetFlow.Input) async throws -> Operations.GetFlow.Output {
+        let identity = try scope.identity()
+        let found = try await services.flows.get(tenantId: try Self.uuid(input.path.tenantId, "tenantId"),
+                                                 id: try Self.uuid(input.path.flowId, "flowId"), identity: identity)
+        return .ok(.init(body: .json(try Self.flow(found))))
+    }
+
+    func saveFlowDraft(_ input: Operations.SaveFlowDraft.Input) async throws -> Operations.SaveFlowDraft.Output {
+        let identity = try scope.identity()
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        guard let header = input.headers.ifMatch else {
+            throw AppError(.preconditionRequired, code: "revision_required", "Send If-Match with the revision you loaded.")
+        }
+        let digits = header.filter(\.isNumber)
+        guard let revision = Int(digits), !digits.isEmpty, digits.count <= 9 else {
+            throw AppError.invalidParameter("If-Match", "must be a draft revision number")
+        }
+        let saved = try await services.flows.save(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"),
+            try Self.draft(name: body.name, trigger: body.trigger, definition: body.definition, testCases: body.testCases),
+            ifMatch: revision, identity: identity, actor: try scope.actor())
+        return .ok(.init(body: .json(try Self.flow(saved))))
+    }
+
+    func deleteFlow(_ input: Operations.DeleteFlow.Input) async throws -> Operations.DeleteFlow.Output {
+        let identity = try scope.identity()
+        try await services.flows.delete(tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"),
+                                        identity: identity, actor: try scope.actor())
+        return .noContent(.init())
+    }
+
+    func publishFlow(_ input: Operations.PublishFlow.Input) async throws -> Operations.PublishFlow.Output {
+        let identity = try scope.identity()
+        let published = try await services.flows.publish(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"),
+            identity: identity, actor: try scope.actor())
+        return .created(.init(body: .json(try Self.version(published))))
+    }
+
+    func listFlowVersions(_ input: Operations.ListFlowVersions.Input) async throws -> Operations.ListFlowVersions.Output {
+        let identity = try scope.identity()
+        let versions = try await services.flows.versions(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"), identity: identity)
+        return .ok(.init(body: .json(.init(items: try versions.map(Self.version)))))
+    }
+
+    func rollbackFlow(_ input: Operations.RollbackFlow.Input) async throws -> Operations.RollbackFlow.Output {
+        let identity = try scope.identity()
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        let published = try await services.flows.rollback(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"),
+            to: body.version, identity: identity, actor: try scope.actor())
+        return .created(.init(body: .json(try Self.version(published))))
+    }
+
+    func validateFlow(_ input: Operations.ValidateFlow.Input) async throws -> Operations.ValidateFlow.Output {
+        let identity = try scope.identity()
+        let problems = try await services.flows.validate(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"), identity: identity)
+        return .ok(.init(body: .json(.init(valid: problems.isEmpty, problems: problems.map(Self.problem)))))
+    }
+}

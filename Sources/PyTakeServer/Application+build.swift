@@ -30,6 +30,7 @@ public struct AppServices: Sendable {
     public let metaWebhook: MetaWebhook
     public let ingestor: WebhookIngestor
     public let signup: MetaSignup
+    public let flows: FlowService
 
     /// What must run next to the HTTP server, after the database pool (which comes first).
     public var backgroundServices: [any Service] {
@@ -60,6 +61,7 @@ public struct AppServices: Sendable {
         credentialCache.onInvalidate { routes.invalidateAll() }
         metaWebhook = MetaWebhook(routes: routes, appSecret: settings.meta.appSecret, logger: logger)
         ingestor = WebhookIngestor(db: db, logger: logger, writers: settings.meta.ingestWriters, batchMax: settings.meta.ingestBatchMax)
+        flows = FlowService(db: db, logger: logger, modules: BuiltInModules())
         signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,
                             client: httpClient, providers: providers, signingSecret: jwtSecret)
     }

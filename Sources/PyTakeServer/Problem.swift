@@ -13,11 +13,13 @@ struct ProblemBody: Encodable {
     var requestId: String
     var errors: [AppError.FieldError]?
     var providerError: ProviderErrorInfo?
+    var problems: [FlowProblem]?
 
     enum CodingKeys: String, CodingKey {
         case type, title, status, code, detail, errors
         case requestId = "request_id"
         case providerError = "provider_error"
+        case problems
     }
 }
 
@@ -27,7 +29,7 @@ extension AppError {
         let body = ProblemBody(
             type: "https://pytake.dev/problems/\(code)", title: kind.title, status: kind.status,
             code: code, detail: detail, requestId: requestId, errors: fieldErrors.isEmpty ? nil : fieldErrors,
-            providerError: providerError
+            providerError: providerError, problems: flowProblems.isEmpty ? nil : flowProblems
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -42,7 +42,7 @@ public struct TestApp: Sendable {
             let settings = try settings(databaseURL: url, overrides: overrides)
             var logger = Logger(label: "pytake-test-server")
             logger.logLevel = settings.logLevel
-            let db = Database.makeClient(url: url, poolSize: 10, logger: logger)
+            let db = Database.makeClient(url: url, poolSize: 6, logger: logger)
             let services = await AppServices(settings: settings, db: db, jwtSecret: Array(jwtSecret.utf8),
                                              secrets: try Bootstrap.secretBox(settings: settings), logger: logger)
             var app = Application(router: try buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)

@@ -36,7 +36,9 @@ public actor TestPostgres {
             url = try DatabaseURL(parsing: external).with(database: "postgres")
         } else {
             let directory = NSTemporaryDirectory() + "pytake-test-pg-\(getpid())"
-            let cluster = try EmbeddedPostgres(clusterDirectory: directory, port: Int.random(in: 20_000...60_000), database: "postgres")
+            var cluster = try EmbeddedPostgres(clusterDirectory: directory, port: Int.random(in: 20_000...60_000), database: "postgres")
+            // Tests run in parallel, each with its own server, pool and CLI processes.
+            cluster.maxConnections = 600
             url = try cluster.start(logger: logger)
             testClusterToStop = cluster
             atexit { stopTestCluster() }

@@ -1,0 +1,106 @@
+import Foundation
+
+/// Any JSON value, for the free-form parts of flow definitions (node config, variables).
+public enum JSONValue: Sendable, Equatable, Codable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    public var string: String? { if case .string(let value) = self { value } else { nil } }
+    public var object: [String: JSONValue]? { if case .object(let value) = self { value } else { nil } }
+    public var array: [JSONValue]? { if case .array(let value) = self { value } else { nil } }
+    public var number: Double? { if case .number(let value) = self { value } else { nil } }
+    public subscript(key: String) -> JSONValue? { object?[key] }
+}
+
+/// A flow as the builder edits it: nodes with typed configuration, and edges from a node's
+/// outcome to the next node.
+public struct FlowDefinition: Sendable, Equatable, Codable {
+    public struct Position: Sendable, Equatable, Codable {
+        public var x: Double
+        public var y: Double
+    }
+
+    public struct Node: Sendable, Equatable, Codable {
+        public var id: String
+        public var type: String
+        public var config: [String: JSONValue]?
+        public var position: Position?
+    }
+
+    public struct Edge: Sendable, Equatable, Codable {
+        public var from: String
+        public var outcome: String
+        public var to: String
+    }
+
+    public var nodes: [Node]
+    public var edges: [Edge]
+
+    public static let empty = FlowDefinition(nodes: [Node(id: "start", type: "start", config: [:], position: Position(x: 0, y: 0))], edges: [])
+
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    public static func decode(_ json: String) throws -> FlowDefinition {
+        try JSONDecoder().decode(FlowDefinition.self, from: Data(json.utf8))
+    }
+}
+
+/// What starts a flow: the tenant's default flow, or keywords / a regex on the first message.
+public struct FlowTrigger: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable { case `default`, keywords, regex }
+    public var type: Kind
+    public var keywords: [String]?
+    public var pattern: String?
+
+    public init(type: Kind, keywords: [String]? = nil, pattern: String? = nil) {
+        self.type = type
+        self.keywords = keywords
+        self.pattern = pattern
+    }
+
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+/// One finding of flow validation, tied to the node it concerns when there is one.
+public struct FlowProblem: Sendable, Equatable, Codable {
+    public var code: String
+    public var message: String
+    public var nodeId: String?
+
+    public init(_ code: String, _ message: String, node: String? = nil) {
+        self.code = code
+        self.message = message
+        self.nodeId = node
+    }
+
+    enum CodingKeys: String, CodingKey { case code, message, nodeId = "node_id" }
+}
