@@ -105,6 +105,9 @@ CREATE TABLE meta_signup_sessions (
     id         uuid PRIMARY KEY,
     tenant_id  uuid NOT NULL REFERENCES clients (id),
     user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    -- SHA-256 of a nonce kept in an HttpOnly cookie of the browser that started the signup: the
+    -- redirect flow completes only in that browser (no login CSRF with a leaked state).
+    browser_nonce_hash text NOT NULL,
     expires_at timestamptz NOT NULL,
     used_at    timestamptz,
     created_at timestamptz NOT NULL DEFAULT now()

@@ -11,13 +11,18 @@ import PyTakeCore
 enum MetaWebhookRoutes {
     static let path = "/meta/webhook"
     static let callbackPath = "/meta/oauth/callback"
+    static let signupCookie = "pytake_signup"
     static let signatureHeader = HTTPField.Name("X-Hub-Signature-256")!
     static let operations: [(path: String, method: HTTPRequest.Method)] = [(path, .get), (path, .post), (callbackPath, .get)]
 
     static func register(on router: Router<AppRequestContext>, services: AppServices) {
         router.get(RouterPath(stringLiteral: callbackPath)) { request, _ -> Response in
-            let location = await oauthCallback(request.uri.queryParameters, services: services)
-            return Response(status: .found, headers: [.location: location])
+            let nonce = cookie(signupCookie, in: request.headers[values: .cookie])
+            let location = await oauthCallback(request.uri.queryParameters, browserNonce: nonce, services: services)
+            // The nonce is single-use with its state: forget it either way.
+            var headers: HTTPFields = [.location: location]
+            headers[.setCookie] = "\(signupCookie)=; Path=\(callbackPath); Max-Age=0; HttpOnly; SameSite=Lax"
+            return Response(status: .found, headers: headers)
         }
         let verifyToken = services.settings.meta.verifyToken
         router.get(RouterPath(stringLiteral: path)) { request, _ -> Response in
@@ -54,7 +59,19 @@ enum MetaWebhookRoutes {
     }
 
     /// Always ends in a redirect to the admin page, which shows the outcome (a browser is waiting).
-    static func oauthCallback(_ query: Hummingbird.Parameters, services: AppServices) async -> String {
+    static func cookie(_ name: String, in headers: [String]) -> String? {
+        for header in headers {
+            for pair in header.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == name {
+                    return String(parts[1]).trimmingCharacters(in: .whitespaces)
+                }
+            }
+        }
+        return nil
+    }
+
+    static func oauthCallback(_ query: Hummingbird.Parameters, browserNonce: String?, services: AppServices) async -> String {
         let admin = services.settings.meta.adminURL
         let state = query["state"].map(String.init) ?? ""
         let page = services.signup.tenant(ofState: state).map { "#/tenants/\($0.uuidString.lowercased())/providers" } ?? "#/"
@@ -64,7 +81,7 @@ enum MetaWebhookRoutes {
             return failed("authorize", "missing_code")
         }
         do {
-            let created = try await services.signup.completeRedirect(code: code, state: state)
+            let created = try await services.signup.completeRedirect(code: code, state: state, browserNonce: browserNonce)
             return "\(admin)\(page)?signup=ok&provider=\(created.id.uuidString.lowercased())"
         } catch let error as AppError {
             return failed(error.providerError?.step ?? "state", error.code)

@@ -54,7 +54,9 @@ struct RequestMiddleware: RouterMiddleware {
                 return try await Self.withDeadline(timeout, on: context.eventLoop) {
                     let scope = RequestScope(requestId: requestId, clientIP: context.clientIP,
                                              authentication: try await authenticate(prepared))
-                    return try await RequestScope.$current.withValue(scope) { try await next(prepared, context) }
+                    var response = try await RequestScope.$current.withValue(scope) { try await next(prepared, context) }
+                    for (name, value) in scope.extraHeaders.all { response.headers.append(HTTPField(name: name, value: value)) }
+                    return response
                 }
             }
         } catch {

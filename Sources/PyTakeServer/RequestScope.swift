@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 import PyTakeCore
+import Synchronization
+import HTTPTypes
 
 /// What the generated handlers need to know about the request they serve but cannot receive as
 /// parameters: set by `RequestMiddleware` for the duration of one request.
@@ -17,6 +19,8 @@ struct RequestScope: Sendable {
     var requestId: String
     var clientIP: String
     var authentication: Authentication
+    /// Headers a handler adds to its response beyond what the contract's types carry (cookies).
+    var extraHeaders = ResponseHeaders()
 
     /// The caller, or 401 (`unauthorized` with no token, `invalid_token` with a bad one).
     func identity() throws(AppError) -> Identity {
@@ -30,6 +34,14 @@ struct RequestScope: Sendable {
     func actor() throws(AppError) -> AuditActor {
         AuditActor(try identity(), requestId: requestId)
     }
+}
+
+/// Response headers collected while a request is handled (the generated layer would percent-encode
+/// a `Set-Cookie` it declares).
+final class ResponseHeaders: Sendable {
+    private let fields = Mutex<[(HTTPField.Name, String)]>([])
+    func add(_ name: HTTPField.Name, _ value: String) { fields.withLock { $0.append((name, value)) } }
+    var all: [(HTTPField.Name, String)] { fields.withLock { $0 } }
 }
 
 /// Request context carrying the peer address (for sign-in throttling).

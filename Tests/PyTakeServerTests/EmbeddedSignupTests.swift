@@ -156,16 +156,27 @@ import Testing
     @Test func redirectFlowFindsTheWABAAndReturnsToTheAdminPage() async throws {
         try await Self.withSignup { fake, app, client, f in
             Self.script(fake)
-            let state = try await Self.session(client, f)
+            let session = try await client.call(.post, "/api/v1/tenants/\(f.a)/meta/signup-sessions", token: f.token(.adminA))
+            let setCookie = try #require(session.headers[.setCookie])
+            #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Lax") && setCookie.contains("Path=/meta/oauth/callback"))
+            let cookie: HTTPFields = [.cookie: String(setCookie.split(separator: ";")[0])]
+            let state = try #require(session.json["state"] as? String)
             let encoded = state.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
-            let done = try await client.call(.get, "/meta/oauth/callback?code=AQBx-code-123&state=\(encoded)")
+            // A leaked state used in another browser (no cookie, or another one) does nothing.
+            let elsewhere = try await client.call(.get, "/meta/oauth/callback?code=AQBx-code-123&state=\(encoded)")
+            #expect(elsewhere.headers[.location]?.contains("signup=failed&step=state&code=signup_state_invalid") == true)
+            let otherCookie = try await client.call(.get, "/meta/oauth/callback?code=AQBx-code-123&state=\(encoded)",
+                                                    headers: [.cookie: "pytake_signup=someone-elses"])
+            #expect(otherCookie.headers[.location]?.contains("signup=failed") == true)
+            #expect(fake.requests.isEmpty)
+            let done = try await client.call(.get, "/meta/oauth/callback?code=AQBx-code-123&state=\(encoded)", headers: cookie)
             #expect(done.status == .found, "\(done.text)")
             let location = try #require(done.headers[.location])
             #expect(location.hasPrefix("/admin/#/tenants/\(f.a)/providers?signup=ok&provider="), "\(location)")
             #expect(fake.requests(to: Self.paths.exchange).first?.query["redirect_uri"] == "https://pytake.example/meta/oauth/callback")
             #expect(try await app.count("client_providers WHERE config ->> 'waba_id' = '\(Self.waba)'") == 1)
 
-            let replay = try await client.call(.get, "/meta/oauth/callback?code=AQBx-code-123&state=\(encoded)")
+            let replay = try await client.call(.get, "/meta/oauth/callback?code=AQBx-code-123&state=\(encoded)", headers: cookie)
             #expect(replay.headers[.location]?.contains("signup=failed&step=state&code=signup_state_invalid") == true, "\(replay.headers)")
             let denied = try await client.call(.get, "/meta/oauth/callback?error=access_denied&error_description=User%20cancelled")
             #expect(denied.status == .found && denied.headers[.location] == "/admin/#/?signup=failed&step=authorize&code=access_denied")

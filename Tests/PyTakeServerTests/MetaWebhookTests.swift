@@ -174,13 +174,15 @@ import Testing
             let body = Self.payload([
                 Change(phoneNumberId: Self.numberA, messages: [Self.text("wamid.a1", from: "5511911111111"), Self.text("wamid.a2", from: "5511922222222")]),
                 Change(phoneNumberId: Self.numberB, messages: [Self.text("wamid.b1", from: "5511933333333")]),
-                // An id we do not know, but a display number we do: routed to tenant A.
-                Change(phoneNumberId: "999", display: "15550001111", messages: [Self.text("wamid.a3", from: "5511944444444")]),
+                // No id, but a display number we know: routed to tenant A.
+                Change(phoneNumberId: nil, display: "15550001111", messages: [Self.text("wamid.a3", from: "5511944444444")]),
+                // An id nobody claims is unroutable even when its display number matches a tenant.
+                Change(phoneNumberId: "999", display: "15550001111", messages: [Self.text("wamid.squat")]),
                 Change(phoneNumberId: "888", display: "15559999999", messages: [Self.text("wamid.nobody")]),
             ])
             let response = try await Self.post(client, body)
             #expect(response.status == .ok, "\(response.text)")
-            #expect(response.json["stored"] as? Int == 4 && response.json["unroutable"] as? Int == 1)
+            #expect(response.json["stored"] as? Int == 4 && response.json["unroutable"] as? Int == 2)
             let a = try await client.call(.get, "/api/v1/tenants/\(f.a)/conversations", token: f.token(.agentA))
             #expect(Set(a.items.compactMap { ($0["customer"] as? [String: Any])?["wa_id"] as? String })
                     == ["5511911111111", "5511922222222", "5511944444444"])
@@ -192,6 +194,22 @@ import Testing
             _ = try await client.call(.patch, "/api/v1/tenants/\(f.b)", token: f.token(.platformAdmin), json: ["status": "suspended"])
             let suspended = try await Self.post(client, Self.payload([Change(phoneNumberId: Self.numberB, messages: [Self.text("wamid.b2")])]))
             #expect(suspended.json["unroutable"] as? Int == 1)
+        }
+    }
+
+    @Test func absurdTimestampsAreStoredAsNowNotACrash() async throws {
+        try await TestApp.run(overrides: Self.overrides) { app, client in
+            let f = try await Fixture.make(app)
+            _ = try await Self.metaProvider(app, tenant: f.tenantA.id, number: Self.numberA)
+            var messages: [[String: Any]] = []
+            for (i, stamp) in ["1e13", "nan", "-5", "inf", "99999999999999999999"].enumerated() {
+                var message = Self.text("wamid.time-\(i)")
+                message["timestamp"] = stamp
+                messages.append(message)
+            }
+            let response = try await Self.post(client, Self.payload([Change(phoneNumberId: Self.numberA, messages: messages)]))
+            #expect(response.status == .ok && response.json["stored"] as? Int == 5, "\(response.text)")
+            #expect(try await Self.scalar(app, "SELECT count(*)::int8 FROM chat_messages WHERE occurred_at > now() - interval '1 minute'") == 5)
         }
     }
 

@@ -12,6 +12,8 @@ public struct SignupSession: Sendable {
     public var graphVersion: String
     public var state: String
     public var expiresAt: Date
+    /// For the `pytake_signup` cookie (HttpOnly) of the browser that starts the signup.
+    public var browserNonce: String
 }
 
 /// Meta Embedded Signup: a signed, expiring, single-use `state` bound to tenant and user, then the
@@ -56,13 +58,15 @@ public struct MetaSignup: Sendable {
         guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: false) else { throw AppError.notFound("Tenant") }
         let id = UUID()
         let expires = Date().addingTimeInterval(Self.stateLifetime)
+        let nonce = randomToken(bytes: 24)
         try await db.query("""
-            INSERT INTO meta_signup_sessions (id, tenant_id, user_id, expires_at) VALUES (\(id), \(tenantId), \(identity.userId), \(expires))
+            INSERT INTO meta_signup_sessions (id, tenant_id, user_id, browser_nonce_hash, expires_at)
+            VALUES (\(id), \(tenantId), \(identity.userId), \(Self.digest(nonce)), \(expires))
             """, logger: logger)
         let payload = "\(id.uuidString.lowercased()).\(tenantId.uuidString.lowercased()).\(Int(expires.timeIntervalSince1970))"
         return SignupSession(appId: appId, configId: configId, graphVersion: outbound.metaGraphVersion,
                              state: payload + "." + hex(HMAC<SHA256>.authenticationCode(for: Data(payload.utf8), using: stateKey)),
-                             expiresAt: expires)
+                             expiresAt: expires, browserNonce: nonce)
     }
 
     static let stateInvalid = AppError(.forbidden, code: "signup_state_invalid",
@@ -70,7 +74,12 @@ public struct MetaSignup: Sendable {
 
     /// Checks the signature, expiry and tenant, then marks the session used (once, atomically).
     /// Returns the tenant and the user who started it.
-    func consume(state: String, tenantId: UUID?, userId: UUID?) async throws -> (tenant: UUID, user: UUID) {
+    static func digest(_ nonce: String) -> String { hex(SHA256.hash(data: Data(nonce.utf8))) }
+
+    /// `userId` (browser flow, signed-in caller) or `browserNonce` (redirect flow, the cookie) must match.
+    func consume(state: String, tenantId: UUID?, userId: UUID?, browserNonce: String? = nil) async throws -> (tenant: UUID, user: UUID) {
+        guard userId != nil || browserNonce != nil else { throw Self.stateInvalid }
+        let nonceHash = browserNonce.map(Self.digest)
         let parts = state.split(separator: ".").map(String.init)
         guard parts.count == 4, let id = UUID(uuidString: parts[0]), let tenant = UUID(uuidString: parts[1]),
               let expires = TimeInterval(parts[2]), let mac = MetaWebhook.hexBytes(Substring(parts[3])),
@@ -81,6 +90,7 @@ public struct MetaSignup: Sendable {
             UPDATE meta_signup_sessions SET used_at = now()
             WHERE id = \(id) AND tenant_id = \(tenant) AND used_at IS NULL AND expires_at > now()
               AND (\(userId)::uuid IS NULL OR user_id = \(userId))
+              AND (\(nonceHash)::text IS NULL OR browser_nonce_hash = \(nonceHash))
             RETURNING user_id
             """, logger: logger)
         guard let user = try await rows.decode(UUID.self).first(where: { _ in true }) else { throw Self.stateInvalid }
@@ -103,10 +113,12 @@ public struct MetaSignup: Sendable {
                              redirect: false, actor: AuditActor(userId: user, email: identity.email, requestId: nil))
     }
 
-    /// The redirect flow (`GET /meta/oauth/callback`): the state alone says which tenant and user.
-    public func completeRedirect(code: String, state: String) async throws -> Provider {
+    /// The redirect flow (`GET /meta/oauth/callback`): the state says which tenant and user, and
+    /// the browser must be the one that started the signup (its `pytake_signup` cookie).
+    public func completeRedirect(code: String, state: String, browserNonce: String?) async throws -> Provider {
         guard settings.appId != nil, settings.appSecret != nil else { throw Self.notConfigured }
-        let (tenant, user) = try await consume(state: state, tenantId: nil, userId: nil)
+        guard let browserNonce, !browserNonce.isEmpty else { throw Self.stateInvalid }
+        let (tenant, user) = try await consume(state: state, tenantId: nil, userId: nil, browserNonce: browserNonce)
         return try await run(tenantId: tenant, code: code, wabaId: nil, phoneNumberId: nil, businessId: nil, redirect: true,
                              actor: AuditActor(userId: user, email: nil, requestId: nil))
     }

@@ -105,8 +105,11 @@ public struct MetaWebhook: Sendable {
             // Unauthenticated garbage is 401, not a hint about our parser.
             throw globalValid ? error : MetaWebhookError.badSignature
         }
-        let resolved = try await routes.lookup(phoneNumberIds: parsed.changes.compactMap(\.phoneNumberId),
-                                               displayNumbers: parsed.changes.compactMap(\.displayNumber))
+        let ids = Set(parsed.changes.compactMap(\.phoneNumberId))
+        let displays = Set(parsed.changes.filter { $0.phoneNumberId == nil }.compactMap(\.displayNumber))
+        // Until a signature is proven, the body is anyone's: bound the lookups it can cause.
+        if !globalValid && ids.count + displays.count > 20 { throw MetaWebhookError.badSignature }
+        let resolved = try await routes.lookup(phoneNumberIds: Array(ids), displayNumbers: Array(displays), cacheMisses: globalValid)
         var validSecrets: Set<String> = []
         if globalValid, let appSecret { validSecrets.insert(appSecret) }
         for route in resolved.values {
@@ -120,7 +123,10 @@ public struct MetaWebhook: Sendable {
         var batch = WebhookBatch()
         for change in parsed.changes {
             let number = change.phoneNumberId ?? change.displayNumber ?? "(none)"
-            guard let route = change.phoneNumberId.flatMap({ resolved[$0] }) ?? change.displayNumber.flatMap({ resolved["display:" + $0] }) else {
+            // The display number is a fallback for changes without an id only: an id that no active
+            // provider claims must not land on whichever tenant typed the same display number.
+            let route = if let id = change.phoneNumberId { resolved[id] } else { change.displayNumber.flatMap { resolved["display:" + $0] } }
+            guard let route else {
                 batch.unroutable.append(number)
                 continue
             }
@@ -199,8 +205,11 @@ public struct MetaWebhook: Sendable {
 
     static func digits(_ text: String) -> String { text.filter(\.isASCIIDigit) }
 
+    /// Meta's Unix timestamp; anything not a finite time between 1970 and 2100 (which the
+    /// database could not even encode) reads as "now".
     static func timestamp(_ value: String?) -> Date {
-        value.flatMap(Double.init).map { Date(timeIntervalSince1970: $0) } ?? Date()
+        guard let seconds = value.flatMap(Double.init), seconds.isFinite, (0...4_102_444_800).contains(seconds) else { return Date() }
+        return Date(timeIntervalSince1970: seconds)
     }
 
 }
@@ -239,7 +248,9 @@ public final class PhoneRoutes: Sendable {
     }
 
     /// Routes keyed by phone number id, and by "display:<digits>" for display numbers.
-    func lookup(phoneNumberIds: [String], displayNumbers: [String]) async throws -> [String: PhoneRoute] {
+    /// `cacheMisses`: remember numbers nobody claims (only for signed deliveries, so forged bodies
+    /// cannot fill the cache).
+    func lookup(phoneNumberIds: [String], displayNumbers: [String], cacheMisses: Bool = true) async throws -> [String: PhoneRoute] {
         let keys = Set(phoneNumberIds + displayNumbers.map { "display:" + $0 })
         let now = ContinuousClock.now
         var result: [String: PhoneRoute] = [:]
@@ -277,7 +288,7 @@ public final class PhoneRoutes: Sendable {
         cache.withLock { state in
             guard state.generation == generation, ttl > .zero else { return }
             if state.entries.count > 100_000 { state.entries.removeAll() }
-            for key in missing { state.entries[key] = (found[key], expires) }
+            for key in missing where cacheMisses || found[key] != nil { state.entries[key] = (found[key], expires) }
         }
         for key in missing { if let route = found[key] { result[key] = route } }
         return result

@@ -82,7 +82,7 @@ struct WebhookScanner {
                         default: try scanner.skip()
                         }
                     }
-                    if let waId, let name { change.profiles[waId] = String(name.prefix(256)) }
+                    if let waId, let name { change.profiles[waId] = String(String.UnicodeScalarView(name.unicodeScalars.prefix(256))) }
                 }
             case "messages":
                 try scanner.elements { scanner in change.messages.append(try scanner.message()) }
@@ -129,10 +129,11 @@ struct WebhookScanner {
             default: try scanner.skip()
             }
         }
-        guard let from, !from.isEmpty, from.count <= 64, let id, !id.isEmpty, id.count <= 256 else {
+        // Lengths in code points, as the database's CHECKs count them.
+        guard let from, !from.isEmpty, from.unicodeScalars.count <= 64, let id, !id.isEmpty, id.unicodeScalars.count <= 256 else {
             throw Failure.malformed("a message lacks 'from' or 'id'")
         }
-        let kind = String((type ?? "unknown").prefix(64))
+        let kind = String(String.UnicodeScalarView((type ?? "unknown").unicodeScalars.prefix(64)))
         let body: String? = switch kind {
         case "text": texts["text.body"]
         case "image", "video", "document": texts[kind + ".caption"]
@@ -172,7 +173,7 @@ struct WebhookScanner {
             default: try scanner.skip()
             }
         }
-        guard let id, !id.isEmpty, id.count <= 256, let status, MetaWebhook.statusNames.contains(status) else { return nil }
+        guard let id, !id.isEmpty, id.unicodeScalars.count <= 256, let status, MetaWebhook.statusNames.contains(status) else { return nil }
         return MetaWebhook.ParsedStatus(
             id: MetaWebhook.cleanText(id), status: status, errorCode: code.map { MetaWebhook.cleanText(String($0.prefix(64))) },
             errorTitle: title.map { MetaWebhook.cleanText(String($0.prefix(500))) }, timestamp: MetaWebhook.timestamp(timestamp))
@@ -302,7 +303,10 @@ struct WebhookScanner {
             while scanner.index < scanner.bytes.count, (0x30...0x39).contains(scanner.bytes[scanner.index]) { scanner.index += 1 }
             return scanner.index - from
         }
-        guard digits(&self) > 0 else { throw Failure.malformed("invalid value at byte \(start)") }
+        let integerStart = index
+        let integerDigits = digits(&self)
+        guard integerDigits > 0 else { throw Failure.malformed("invalid value at byte \(start)") }
+        if integerDigits > 1 && bytes[integerStart] == UInt8(ascii: "0") { throw Failure.malformed("a number with a leading zero at byte \(start)") }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             index += 1
             guard digits(&self) > 0 else { throw Failure.malformed("invalid number at byte \(start)") }

@@ -20,6 +20,7 @@ public final class WebhookIngestor: Service, Sendable {
     }
 
     struct Job {
+        var id: UInt64
         var batch: WebhookBatch
         var continuation: CheckedContinuation<Outcome, any Error>
     }
@@ -28,7 +29,11 @@ public final class WebhookIngestor: Service, Sendable {
         var queue: [Job] = []
         var waiting: [CheckedContinuation<Bool, Never>] = []
         var stopped = false
+        var nextId: UInt64 = 0
     }
+
+    /// Deliveries waiting for a writer, at most; beyond it Meta is asked to retry later (503).
+    static let queueLimit = 20_000
 
     let db: PostgresClient
     let logger: Logger
@@ -44,19 +49,35 @@ public final class WebhookIngestor: Service, Sendable {
     }
 
     /// Returns once everything in `batch` is committed (or throws when it could not be stored).
+    /// A caller that gives up (request deadline) takes its delivery out of the queue if no writer
+    /// has it yet; once a writer has it, the write completes either way.
     public func submit(_ batch: WebhookBatch) async throws -> Outcome {
         if batch.messages.isEmpty && batch.statuses.isEmpty { return Outcome(storedMessages: 0, duplicateMessages: 0, statuses: 0) }
-        return try await withCheckedThrowingContinuation { continuation in
-            let (accepted, wake) = state.withLock { state -> (Bool, CheckedContinuation<Bool, Never>?) in
-                if state.stopped { return (false, nil) }
-                state.queue.append(Job(batch: batch, continuation: continuation))
-                return (true, state.waiting.isEmpty ? nil : state.waiting.removeFirst())
+        let id = state.withLock { state -> UInt64 in
+            state.nextId &+= 1
+            return state.nextId
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                enum Admission { case accepted(CheckedContinuation<Bool, Never>?), stopped, full }
+                let admission = state.withLock { state -> Admission in
+                    if state.stopped { return .stopped }
+                    if state.queue.count >= Self.queueLimit { return .full }
+                    state.queue.append(Job(id: id, batch: batch, continuation: continuation))
+                    return .accepted(state.waiting.isEmpty ? nil : state.waiting.removeFirst())
+                }
+                switch admission {
+                case .accepted(let wake): wake?.resume(returning: true)
+                case .stopped: continuation.resume(throwing: AppError(.unavailable, code: "shutting_down", "The server is shutting down; deliver again."))
+                case .full: continuation.resume(throwing: AppError(.unavailable, code: "ingest_overloaded", "Too many deliveries are waiting; deliver again."))
+                }
             }
-            guard accepted else {
-                continuation.resume(throwing: AppError(.unavailable, code: "shutting_down", "The server is shutting down; deliver again."))
-                return
+        } onCancel: {
+            let abandoned = state.withLock { state -> Job? in
+                guard let index = state.queue.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.queue.remove(at: index)
             }
-            wake?.resume(returning: true)
+            abandoned?.continuation.resume(throwing: CancellationError())
         }
     }
 
@@ -105,14 +126,19 @@ public final class WebhookIngestor: Service, Sendable {
                 return jobs
             }
             if let taken { return taken }
-            let keepGoing = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let resumeNow = state.withLock { state -> Bool? in
-                    if !state.queue.isEmpty { return true }
-                    if state.stopped { return false }
-                    state.waiting.append(continuation)
-                    return nil
+            // Cancellation (the service group giving up) stops the service like a graceful shutdown.
+            let keepGoing = await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                    let resumeNow = state.withLock { state -> Bool? in
+                        if !state.queue.isEmpty { return true }
+                        if state.stopped { return false }
+                        state.waiting.append(continuation)
+                        return nil
+                    }
+                    if let resumeNow { continuation.resume(returning: resumeNow) }
                 }
-                if let resumeNow { continuation.resume(returning: resumeNow) }
+            } onCancel: {
+                stop()
             }
             if !keepGoing { return nil }
         }

@@ -273,7 +273,8 @@ public enum OutboundAddressGuard {
                 || within(0xC612_0000, 15) || a >= 0xE000_0000
         case .v6(let v6):
             let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-            if bytes[0..<15].allSatisfy({ $0 == 0 }) { return true }  // :: and ::1
+            if bytes[0..<12].allSatisfy({ $0 == 0 }) { return true }  // ::, ::1 and IPv4-compatible ::a.b.c.d
+            if bytes[0..<12] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0] { return true }  // NAT64 64:ff9b::/96
             if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
                 // IPv4-mapped: judge the IPv4 address.
                 var v4 = sockaddr_in()
@@ -281,7 +282,8 @@ public enum OutboundAddressGuard {
                 v4.sin_addr.s_addr = bytes[12..<16].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
                 return isInternal(SocketAddress(v4, host: ""))
             }
-            return (bytes[0] & 0xFE) == 0xFC || (bytes[0] == 0xFE && (bytes[1] & 0xC0) == 0x80) || bytes[0] == 0xFF
+            // fc00::/7 unique local, fe80::/10 link-local, fec0::/10 site-local (deprecated), ff00::/8 multicast.
+            return (bytes[0] & 0xFE) == 0xFC || (bytes[0] == 0xFE && (bytes[1] & 0x80) == 0x80) || bytes[0] == 0xFF
         case .unixDomainSocket:
             return true
         }

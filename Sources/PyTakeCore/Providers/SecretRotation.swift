@@ -65,12 +65,21 @@ public struct SecretRotation: Sendable {
         return counts
     }
 
+    func remaining(_ column: Column, prefix: String) async throws -> Int {
+        var query = PostgresQuery(unsafeSQL: """
+            SELECT count(*)::int8 FROM \(column.table) WHERE \(column.value) IS NOT NULL AND \(column.value) NOT LIKE $1
+            """)
+        query.binds.append(prefix)
+        return try await db.query(query, logger: logger).decode(Int.self).first(where: { _ in true }) ?? 0
+    }
+
     /// Re-seals, in batches, every value not under the current key. Returns rows rewritten per column.
     public func rotate(batchSize: Int = 200, progress: @Sendable (String) -> Void = { _ in }) async throws -> [String: Int] {
         var done: [String: Int] = [:]
         let prefix = "v1:\(secrets.currentKeyID):%"
         for column in Self.columns {
             var total = 0
+            var attempts = 0
             while true {
                 let rewritten = try await db.transaction(logger: logger) { tx -> Int in
                     var query = PostgresQuery(unsafeSQL: """
@@ -99,7 +108,18 @@ public struct SecretRotation: Sendable {
                     }
                     return batch.count
                 }
-                if rewritten == 0 { break }
+                if rewritten == 0 {
+                    // SKIP LOCKED passes over rows other transactions hold: wait for them, a few times,
+                    // rather than reporting success with secrets still under an old key.
+                    let left = try await remaining(column, prefix: prefix)
+                    if left == 0 { break }
+                    attempts += 1
+                    guard attempts <= 5 else {
+                        throw SecretBox.Failure(description: "\(column.name): \(left) row(s) stayed locked by other transactions; run 'keys rotate' again")
+                    }
+                    try await Task.sleep(for: .seconds(1))
+                    continue
+                }
                 total += rewritten
                 progress("\(column.name): \(total) re-sealed")
             }
