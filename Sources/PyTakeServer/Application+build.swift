@@ -60,7 +60,8 @@ public struct AppServices: Sendable {
         let routes = PhoneRoutes(db: db, logger: logger, secrets: secrets, ttl: .seconds(max(settings.outbound.credentialCacheSeconds, 1)))
         credentialCache.onInvalidate { routes.invalidateAll() }
         metaWebhook = MetaWebhook(routes: routes, appSecret: settings.meta.appSecret, logger: logger)
-        ingestor = WebhookIngestor(db: db, logger: logger, writers: settings.meta.ingestWriters, batchMax: settings.meta.ingestBatchMax)
+        ingestor = WebhookIngestor(db: db, logger: logger, writers: settings.meta.ingestWriters, batchMax: settings.meta.ingestBatchMax,
+                                   writeTimeout: .seconds(max(1, settings.requestTimeoutSeconds - 2)))
         flows = FlowService(db: db, logger: logger, modules: BuiltInModules())
         signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,
                             client: httpClient, providers: providers, signingSecret: jwtSecret)

@@ -41,43 +41,36 @@ public final class WebhookIngestor: Service, Sendable {
     let batchMax: Int
     private let state = Mutex(State())
 
-    public init(db: PostgresClient, logger: Logger, writers: Int, batchMax: Int) {
+    /// How long one batch may take before it is abandoned (the database is away or stuck).
+    let writeTimeout: Duration
+
+    public init(db: PostgresClient, logger: Logger, writers: Int, batchMax: Int, writeTimeout: Duration = .seconds(10)) {
         self.db = db
         self.logger = logger
         self.writers = writers
         self.batchMax = batchMax
+        self.writeTimeout = writeTimeout
     }
 
     /// Returns once everything in `batch` is committed (or throws when it could not be stored).
-    /// A caller that gives up (request deadline) takes its delivery out of the queue if no writer
-    /// has it yet; once a writer has it, the write completes either way.
+    /// Writers give up on a batch the database does not take within `writeTimeout`, so a caller
+    /// never waits much longer than that, even while the database is away.
     public func submit(_ batch: WebhookBatch) async throws -> Outcome {
         if batch.messages.isEmpty && batch.statuses.isEmpty { return Outcome(storedMessages: 0, duplicateMessages: 0, statuses: 0) }
-        let id = state.withLock { state -> UInt64 in
-            state.nextId &+= 1
-            return state.nextId
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                enum Admission { case accepted(CheckedContinuation<Bool, Never>?), stopped, full }
-                let admission = state.withLock { state -> Admission in
-                    if state.stopped { return .stopped }
-                    if state.queue.count >= Self.queueLimit { return .full }
-                    state.queue.append(Job(id: id, batch: batch, continuation: continuation))
-                    return .accepted(state.waiting.isEmpty ? nil : state.waiting.removeFirst())
-                }
-                switch admission {
-                case .accepted(let wake): wake?.resume(returning: true)
-                case .stopped: continuation.resume(throwing: AppError(.unavailable, code: "shutting_down", "The server is shutting down; deliver again."))
-                case .full: continuation.resume(throwing: AppError(.unavailable, code: "ingest_overloaded", "Too many deliveries are waiting; deliver again."))
-                }
+        return try await withCheckedThrowingContinuation { continuation in
+            enum Admission { case accepted(CheckedContinuation<Bool, Never>?), stopped, full }
+            let admission = state.withLock { state -> Admission in
+                if state.stopped { return .stopped }
+                if state.queue.count >= Self.queueLimit { return .full }
+                state.nextId &+= 1
+                state.queue.append(Job(id: state.nextId, batch: batch, continuation: continuation))
+                return .accepted(state.waiting.isEmpty ? nil : state.waiting.removeFirst())
             }
-        } onCancel: {
-            let abandoned = state.withLock { state -> Job? in
-                guard let index = state.queue.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.queue.remove(at: index)
+            switch admission {
+            case .accepted(let wake): wake?.resume(returning: true)
+            case .stopped: continuation.resume(throwing: AppError(.unavailable, code: "shutting_down", "The server is shutting down; deliver again."))
+            case .full: continuation.resume(throwing: AppError(.unavailable, code: "ingest_overloaded", "Too many deliveries are waiting; deliver again."))
             }
-            abandoned?.continuation.resume(throwing: CancellationError())
         }
     }
 
@@ -151,7 +144,7 @@ public final class WebhookIngestor: Service, Sendable {
             combined.statuses += job.batch.statuses
         }
         do {
-            let stored = try await store(combined)
+            let stored = try await storeWithTimeout(combined)
             // Attribute each stored message to the first delivery that carried it (concurrent
             // redeliveries of one message share a batch; only one of them stored it).
             var unclaimed = stored
@@ -161,13 +154,37 @@ public final class WebhookIngestor: Service, Sendable {
                 job.continuation.resume(returning: Outcome(storedMessages: mine, duplicateMessages: job.batch.messages.count - mine,
                                                            statuses: job.batch.statuses.count))
             }
-        } catch where jobs.count > 1 {
+        } catch where jobs.count > 1 && !Self.isAvailabilityFailure(error) {
             logger.warning("webhook batch failed; storing its deliveries one by one",
                            metadata: ["deliveries": "\(jobs.count)", "error": "\(Database.describe(error))"])
             for job in jobs { await write([job]) }
         } catch {
-            logger.error("webhook delivery could not be stored", metadata: ["error": "\(Database.describe(error))"])
-            jobs.first?.continuation.resume(throwing: error)
+            logger.error("webhook deliveries could not be stored", metadata: ["deliveries": "\(jobs.count)", "error": "\(Database.describe(error))"])
+            // The database is away or the data is refused: every delivery of the batch is answered
+            // 5xx (Meta retries), none of them waits for the next attempt.
+            let failure = Self.isAvailabilityFailure(error) ? AppError.databaseUnavailable : AppError.from(error)
+            for job in jobs { job.continuation.resume(throwing: failure) }
+        }
+    }
+
+    struct WriteTimeout: Error {}
+
+    static func isAvailabilityFailure(_ error: any Error) -> Bool {
+        error is WriteTimeout || Database.isUnavailable(error)
+    }
+
+    /// `store`, abandoned (cancelled) after `writeTimeout`.
+    func storeWithTimeout(_ batch: WebhookBatch) async throws -> Set<Key> {
+        let timeout = writeTimeout
+        return try await withThrowingTaskGroup(of: Set<Key>?.self) { group in
+            group.addTask { try await self.store(batch) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let stored = first else { throw WriteTimeout() }
+            return stored
         }
     }
 
