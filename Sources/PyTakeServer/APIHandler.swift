@@ -533,3 +533,21 @@ extension APIHandler {
         return .ok(.init(body: .json(.init(valid: problems.isEmpty, problems: problems.map(Self.problem)))))
     }
 }
+
+// MARK: modules
+
+extension APIHandler {
+    func listModules(_ input: Operations.ListModules.Input) async throws -> Operations.ListModules.Output {
+        _ = try scope.identity()
+        func object(_ value: JSONValue) throws -> OpenAPIObjectContainer {
+            try JSONDecoder().decode(OpenAPIObjectContainer.self, from: JSONEncoder().encode(value))
+        }
+        let items = try services.modules.manifests.map { manifest in
+            Components.Schemas.ModuleManifest(
+                name: manifest.name, version: manifest.version, description: manifest.description,
+                with: .init(additionalProperties: try object(manifest.with)), input: .init(additionalProperties: try object(manifest.input)),
+                output: .init(additionalProperties: try object(manifest.output)))
+        }
+        return .ok(.init(body: .json(.init(items: items))))
+    }
+}

@@ -31,6 +31,7 @@ public struct AppServices: Sendable {
     public let ingestor: WebhookIngestor
     public let signup: MetaSignup
     public let flows: FlowService
+    public let modules: ModuleRegistry
 
     /// What must run next to the HTTP server, after the database pool (which comes first).
     public var backgroundServices: [any Service] {
@@ -62,7 +63,8 @@ public struct AppServices: Sendable {
         metaWebhook = MetaWebhook(routes: routes, appSecret: settings.meta.appSecret, logger: logger)
         ingestor = WebhookIngestor(db: db, logger: logger, writers: settings.meta.ingestWriters, batchMax: settings.meta.ingestBatchMax,
                                    writeTimeout: .seconds(max(1, settings.requestTimeoutSeconds - 2)))
-        flows = FlowService(db: db, logger: logger, modules: BuiltInModules())
+        modules = ModuleRegistry.builtIn()
+        flows = FlowService(db: db, logger: logger, modules: modules)
         signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,
                             client: httpClient, providers: providers, signingSecret: jwtSecret)
     }

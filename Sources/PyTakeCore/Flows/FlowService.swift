@@ -273,10 +273,3 @@ public struct FlowService: Sendable {
         return result
     }
 }
-
-/// The modules this build provides. None are registered yet (the module system comes with the
-/// engine), so every `module` node validates as `unknown_module`.
-public struct BuiltInModules: ModuleCatalog {
-    public init() {}
-    public func check(module name: String, with config: [String: JSONValue]) -> [String]? { nil }
-}
