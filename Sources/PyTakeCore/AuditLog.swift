@@ -76,11 +76,6 @@ public enum AuditLog {
                 targetType: row.5, targetId: row.6, requestId: row.7, detailsJSON: row.8, createdAt: row.9
             ))
         }
-        var next: String?
-        if items.count > page.limit {
-            items.removeLast()
-            next = items.last.map { Cursor.encode([String($0.id)]) }
-        }
-        return Page(items: items, nextCursor: next)
+        return Page.overfetched(items, limit: page.limit, item: { $0 }, cursor: { [String($0.id)] })
     }
 }

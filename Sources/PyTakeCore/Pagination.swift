@@ -10,6 +10,15 @@ public struct Page<Item: Sendable>: Sendable {
     }
 }
 
+extension Page {
+    /// A page from rows fetched with `LIMIT limit + 1`: an extra row means there is a next page,
+    /// whose cursor is the sort key of the last row kept.
+    static func overfetched<Row>(_ rows: [Row], limit: Int, item: (Row) -> Item, cursor: (Row) -> [String]) -> Page {
+        let kept = rows.prefix(limit)
+        return Page(items: kept.map(item), nextCursor: rows.count > limit ? kept.last.map { Cursor.encode(cursor($0)) } : nil)
+    }
+}
+
 public struct PageRequest: Sendable {
     public static let defaultLimit = 50
     public static let maximumLimit = 200

@@ -203,13 +203,7 @@ public struct TenantService: Sendable {
             ORDER BY created_at, id
             LIMIT \(query.page.limit + 1)
             """, logger: logger)
-        var decoded = try await decode(rows)
-        var next: String?
-        if decoded.count > query.page.limit {
-            decoded.removeLast()
-            next = decoded.last.map { Cursor.encode([$0.cursorTime, $0.tenant.id.uuidString]) }
-        }
-        return Page(items: decoded.map(\.tenant), nextCursor: next)
+        return Page.overfetched(try await decode(rows), limit: query.page.limit, item: \.tenant, cursor: { [$0.cursorTime, $0.tenant.id.uuidString] })
     }
 
     public func update(_ id: UUID, _ patch: TenantPatch, identity: Identity, actor: AuditActor) async throws -> Tenant {

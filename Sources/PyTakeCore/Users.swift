@@ -111,13 +111,7 @@ public struct UserService: Sendable {
             ORDER BY created_at, id
             LIMIT \(page.limit + 1)
             """, logger: logger)
-        var decoded = try await Self.decode(rows)
-        var next: String?
-        if decoded.count > page.limit {
-            decoded.removeLast()
-            next = decoded.last.map { Cursor.encode([$0.cursorTime, $0.user.id.uuidString]) }
-        }
-        return Page(items: decoded.map(\.user), nextCursor: next)
+        return Page.overfetched(try await Self.decode(rows), limit: page.limit, item: \.user, cursor: { [$0.cursorTime, $0.user.id.uuidString] })
     }
 
     public func get(tenantId: UUID, userId: UUID, identity: Identity) async throws -> User {

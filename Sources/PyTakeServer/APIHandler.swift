@@ -390,7 +390,7 @@ extension APIHandler {
         let session = try await services.signup.createSession(tenantId: try Self.uuid(input.path.tenantId, "tenantId"), identity: identity)
         // The redirect flow completes only in this browser: it must present this HttpOnly cookie.
         let secure = services.settings.meta.redirectURL?.lowercased().hasPrefix("https://") == true ? "; Secure" : ""
-        scope.extraHeaders.add(.setCookie, "\(MetaWebhookRoutes.signupCookie)=\(session.browserNonce); Path=\(MetaWebhookRoutes.callbackPath); Max-Age=\(Int(MetaSignup.stateLifetime)); HttpOnly; SameSite=Lax\(secure)")
+        scope.extraHeaders.add(.setCookie, "\(MetaRoutes.signupCookie)=\(session.browserNonce); Path=\(MetaRoutes.callbackPath); Max-Age=\(Int(MetaSignup.stateLifetime)); HttpOnly; SameSite=Lax\(secure)")
         return .created(.init(body: .json(.init(appId: session.appId, configId: session.configId, graphVersion: session.graphVersion,
                                                 state: session.state, expiresAt: session.expiresAt))))
     }

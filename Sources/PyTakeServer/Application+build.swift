@@ -82,13 +82,13 @@ public func buildRouter(_ services: AppServices) throws -> Router<AppRequestCont
 
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: RequestMiddleware(
-        tokens: services.tokens, sessions: services.sessions, routes: RouteTable(listing.operations + MetaWebhookRoutes.operations),
+        tokens: services.tokens, sessions: services.sessions, routes: RouteTable(listing.operations + MetaRoutes.operations),
         maxBodyBytes: services.settings.maxBodyBytes, webhookMaxBodyBytes: services.settings.meta.webhookMaxBodyBytes,
         timeout: .seconds(services.settings.requestTimeoutSeconds),
         logger: services.logger))
     router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, logger: services.logger))
     try handler.registerHandlers(on: RouterTransport(router: router), configuration: configuration)
-    MetaWebhookRoutes.register(on: router, services: services)
+    MetaRoutes.register(on: router, services: services)
     return router
 }
 

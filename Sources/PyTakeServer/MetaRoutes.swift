@@ -8,7 +8,7 @@ import PyTakeCore
 /// `GET` and `POST /meta/webhook` and `GET /meta/oauth/callback`, declared in openapi.yaml (tags
 /// `webhooks`, `oauth`) but written by hand: the webhook signature is an HMAC of the exact bytes
 /// received, which generated handlers never see, and the callback answers a plain redirect.
-enum MetaWebhookRoutes {
+enum MetaRoutes {
     static let path = "/meta/webhook"
     static let callbackPath = "/meta/oauth/callback"
     static let signupCookie = "pytake_signup"

@@ -32,7 +32,7 @@ struct RequestMiddleware: RouterMiddleware {
         var underlying: (any Error)?
         do {
             var request = request
-            let isWebhook = request.uri.path == MetaWebhookRoutes.path
+            let isWebhook = request.uri.path == MetaRoutes.path
             let limit = isWebhook ? webhookMaxBodyBytes : maxBodyBytes
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
                 throw Self.tooLarge(limit)
@@ -60,7 +60,7 @@ struct RequestMiddleware: RouterMiddleware {
                 }
             }
         } catch {
-            var problem = Self.problem(for: error, maxBodyBytes: request.uri.path == MetaWebhookRoutes.path ? webhookMaxBodyBytes : maxBodyBytes)
+            var problem = Self.problem(for: error, maxBodyBytes: request.uri.path == MetaRoutes.path ? webhookMaxBodyBytes : maxBodyBytes)
             if problem.kind == .notFound, context.endpointPath == "NotFound", let allow = routes.allowedMethods(for: request.uri.path) {
                 problem = AppError(.methodNotAllowed, code: "method_not_allowed",
                                    "\(request.method.rawValue) is not supported here; use \(allow).", allow: allow)

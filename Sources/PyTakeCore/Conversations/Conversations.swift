@@ -97,13 +97,8 @@ public struct ConversationService: Sendable {
             ORDER BY a.last_message_at DESC, a.id DESC
             LIMIT \(query.page.limit + 1)
             """, logger: logger)
-        var items = try await decode(rows)
-        var next: String?
-        if items.count > query.page.limit {
-            items.removeLast()
-            next = items.last.map { Cursor.encode([$0.cursor, $0.conversation.id.uuidString]) }
-        }
-        return Page(items: items.map(\.conversation), nextCursor: next)
+        return Page.overfetched(try await decode(rows), limit: query.page.limit, item: \.conversation,
+                                cursor: { [$0.cursor, $0.conversation.id.uuidString] })
     }
 
     public func get(tenantId: UUID, id: UUID, identity: Identity) async throws -> Conversation {
@@ -127,26 +122,14 @@ public struct ConversationService: Sendable {
         _ = try await get(tenantId: tenantId, id: conversationId, identity: identity)
         let after = try Cursor.decodeTimeAndID(page.cursor)
         let rows = try await db.query("""
-            SELECT id, conversation_id, direction, provider_message_id, type, body, payload::text, status, error_code, error_title,
-                   sent_by, occurred_at, occurred_at::text AS cursor_time
-            FROM chat_messages
+            SELECT \(unescaped: Self.messageColumns) FROM chat_messages
             WHERE tenant_id = \(tenantId) AND conversation_id = \(conversationId)
               AND (\(after?.time)::timestamptz IS NULL OR (occurred_at, id) > (\(after?.time)::timestamptz, \(after?.id)))
             ORDER BY occurred_at, id
             LIMIT \(page.limit + 1)
             """, logger: logger)
-        var items: [(ChatMessage, String)] = []
-        typealias Row = (UUID, UUID, String, String?, String, String?, String, String, String?, String?, UUID?, Date, String)
-        for try await r in rows.decode(Row.self) {
-            items.append((ChatMessage(id: r.0, conversationId: r.1, direction: r.2, providerMessageId: r.3, type: r.4, body: r.5,
-                                      payloadJSON: r.6, status: r.7, errorCode: r.8, errorTitle: r.9, sentBy: r.10, occurredAt: r.11), r.12))
-        }
-        var next: String?
-        if items.count > page.limit {
-            items.removeLast()
-            next = items.last.map { Cursor.encode([$0.1, $0.0.id.uuidString]) }
-        }
-        return Page(items: items.map(\.0), nextCursor: next)
+        return Page.overfetched(try await Self.decodeMessages(rows), limit: page.limit, item: \.message,
+                                cursor: { [$0.cursor, $0.message.id.uuidString] })
     }
 
     /// An agent's reply: stored as `pending` before it leaves, then `sent` with the provider's id, or
@@ -225,13 +208,25 @@ public struct ConversationService: Sendable {
 
     func message(tenantId: UUID, id: UUID) async throws -> ChatMessage {
         let rows = try await db.query("""
-            SELECT id, conversation_id, direction, provider_message_id, type, body, payload::text, status, error_code, error_title, sent_by, occurred_at
-            FROM chat_messages WHERE tenant_id = \(tenantId) AND id = \(id)
+            SELECT \(unescaped: Self.messageColumns) FROM chat_messages WHERE tenant_id = \(tenantId) AND id = \(id)
             """, logger: logger)
-        typealias Row = (UUID, UUID, String, String?, String, String?, String, String, String?, String?, UUID?, Date)
-        guard let r = try await rows.decode(Row.self).first(where: { _ in true }) else { throw AppError.notFound("Message") }
-        return ChatMessage(id: r.0, conversationId: r.1, direction: r.2, providerMessageId: r.3, type: r.4, body: r.5, payloadJSON: r.6,
-                           status: r.7, errorCode: r.8, errorTitle: r.9, sentBy: r.10, occurredAt: r.11)
+        guard let found = try await Self.decodeMessages(rows).first?.message else { throw AppError.notFound("Message") }
+        return found
+    }
+
+    static let messageColumns = """
+        id, conversation_id, direction, provider_message_id, type, body, payload::text, status, error_code, error_title,
+        sent_by, occurred_at, occurred_at::text AS cursor_time
+        """
+
+    static func decodeMessages(_ rows: PostgresRowSequence) async throws -> [(message: ChatMessage, cursor: String)] {
+        typealias Row = (UUID, UUID, String, String?, String, String?, String, String, String?, String?, UUID?, Date, String)
+        var result: [(ChatMessage, String)] = []
+        for try await r in rows.decode(Row.self) {
+            result.append((ChatMessage(id: r.0, conversationId: r.1, direction: r.2, providerMessageId: r.3, type: r.4, body: r.5,
+                                       payloadJSON: r.6, status: r.7, errorCode: r.8, errorTitle: r.9, sentBy: r.10, occurredAt: r.11), r.12))
+        }
+        return result
     }
 
     /// Human handover: `paused` stops the bot; `assigneeId` (an agent or admin of the tenant) takes it.

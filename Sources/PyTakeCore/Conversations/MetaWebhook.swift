@@ -71,8 +71,7 @@ public struct MetaWebhook: Sendable {
     }
 
     public static func signature(_ body: some DataProtocol, secret: String) -> String {
-        "sha256=" + HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
-            .map { String(format: "%02x", $0) }.joined()
+        "sha256=" + hex(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8))))
     }
 
     static func hexBytes(_ text: Substring) -> [UInt8]? {

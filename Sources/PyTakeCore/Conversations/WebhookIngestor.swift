@@ -20,7 +20,6 @@ public final class WebhookIngestor: Service, Sendable {
     }
 
     struct Job {
-        var id: UInt64
         var batch: WebhookBatch
         var continuation: CheckedContinuation<Outcome, any Error>
     }
@@ -29,7 +28,6 @@ public final class WebhookIngestor: Service, Sendable {
         var queue: [Job] = []
         var waiting: [CheckedContinuation<Bool, Never>] = []
         var stopped = false
-        var nextId: UInt64 = 0
     }
 
     /// Deliveries waiting for a writer, at most; beyond it Meta is asked to retry later (503).
@@ -62,8 +60,7 @@ public final class WebhookIngestor: Service, Sendable {
             let admission = state.withLock { state -> Admission in
                 if state.stopped { return .stopped }
                 if state.queue.count >= Self.queueLimit { return .full }
-                state.nextId &+= 1
-                state.queue.append(Job(id: state.nextId, batch: batch, continuation: continuation))
+                state.queue.append(Job(batch: batch, continuation: continuation))
                 return .accepted(state.waiting.isEmpty ? nil : state.waiting.removeFirst())
             }
             switch admission {

@@ -59,11 +59,7 @@ public struct FlowDefinition: Sendable, Equatable, Codable {
 
     public static let empty = FlowDefinition(nodes: [Node(id: "start", type: "start", config: [:], position: Position(x: 0, y: 0))], edges: [])
 
-    public var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
-    }
+    public var json: String { (try? JSONColumn.encode(self)) ?? "{}" }
 
     public static func decode(_ json: String) throws -> FlowDefinition {
         try JSONDecoder().decode(FlowDefinition.self, from: Data(json.utf8))
@@ -83,11 +79,7 @@ public struct FlowTrigger: Sendable, Equatable, Codable {
         self.pattern = pattern
     }
 
-    public var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
-    }
+    public var json: String { (try? JSONColumn.encode(self)) ?? "{}" }
 }
 
 /// One finding of flow validation, tied to the node it concerns when there is one.

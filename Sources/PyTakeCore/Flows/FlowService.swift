@@ -123,13 +123,7 @@ public struct FlowService: Sendable {
               AND (\(after?.time)::timestamptz IS NULL OR (created_at, id) > (\(after?.time)::timestamptz, \(after?.id)))
             ORDER BY created_at, id LIMIT \(page.limit + 1)
             """, logger: logger)
-        var items = try await decode(rows)
-        var next: String?
-        if items.count > page.limit {
-            items.removeLast()
-            next = items.last.map { Cursor.encode([$0.cursor, $0.flow.id.uuidString]) }
-        }
-        return Page(items: items.map(\.flow), nextCursor: next)
+        return Page.overfetched(try await decode(rows), limit: page.limit, item: \.flow, cursor: { [$0.cursor, $0.flow.id.uuidString] })
     }
 
     /// Saves the draft when `ifMatch` is its current revision; 409 `draft_conflict` otherwise.

@@ -60,11 +60,9 @@ public struct SendError: Error, Sendable, Equatable, CustomStringConvertible {
         self.retryAfter = retryAfter
     }
 
-    /// Worth another attempt: the provider may answer differently in a moment.
+    /// Worth another attempt: the provider may answer differently in a moment. The same failures
+    /// count against the provider's health (they open its breaker); other answers show it is up.
     public var isTransient: Bool { [.unavailable, .timeout].contains(kind) || (kind == .rateLimited && httpStatus == 429) }
-
-    /// Counts against the provider's health (opens the breaker).
-    var isProviderFault: Bool { [.unavailable, .timeout].contains(kind) || (kind == .rateLimited && httpStatus == 429) }
 
     public var description: String {
         "\(kind.rawValue) (\(providerType.rawValue)\(providerCode.map { " code \($0)" } ?? "")\(httpStatus.map { " HTTP \($0)" } ?? "")): \(message)"
@@ -153,7 +151,7 @@ struct ProviderHTTP: Sendable {
                 failure = error
             }
             guard failure.isTransient, attempt < settings.retryAttempts else {
-                if failure.isProviderFault { breakers.recordFailure(breakerKey) } else { breakers.recordSuccess(breakerKey) }
+                if failure.isTransient { breakers.recordFailure(breakerKey) } else { breakers.recordSuccess(breakerKey) }
                 logger.warning("provider send failed", metadata: [
                     "provider_type": "\(providerType.rawValue)", "operation": "\(operation)", "attempts": "\(attempt)",
                     "error": "\(failure.kind.rawValue)", "provider_code": "\(failure.providerCode ?? "")",

@@ -48,11 +48,7 @@ public struct ProviderConfig: Sendable, Equatable, Codable {
         }
     }
 
-    var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
-    }
+    var json: String { (try? JSONColumn.encode(self)) ?? "{}" }
 
     static func decode(_ json: String) -> ProviderConfig {
         (try? JSONDecoder().decode(ProviderConfig.self, from: Data(json.utf8))) ?? ProviderConfig()
@@ -280,13 +276,7 @@ public struct ProviderService: Sendable {
             ORDER BY created_at, id
             LIMIT \(query.page.limit + 1)
             """, logger: logger)
-        var decoded = try await decode(rows)
-        var next: String?
-        if decoded.count > query.page.limit {
-            decoded.removeLast()
-            next = decoded.last.map { Cursor.encode([$0.cursorTime, $0.provider.id.uuidString]) }
-        }
-        return Page(items: decoded.map(\.provider), nextCursor: next)
+        return Page.overfetched(try await decode(rows), limit: query.page.limit, item: \.provider, cursor: { [$0.cursorTime, $0.provider.id.uuidString] })
     }
 
     /// `identity` nil: PyTake itself (Embedded Signup) or an operator.
