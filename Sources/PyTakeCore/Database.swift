@@ -108,9 +108,15 @@ extension AppError {
 /// Encodes JSON objects for `jsonb` columns and back.
 enum JSONColumn {
     static func encode<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encodeData(value), as: UTF8.self)
+    }
+
+    /// Sorted keys, dates in ISO 8601.
+    static func encodeData<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return try encoder.encode(value)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {

@@ -41,6 +41,7 @@ public struct Settings: Sendable {
     public var passwordHashConcurrency: Int
     public var outbound: OutboundSettings
     public var meta: MetaSettings
+    public var engine: EngineSettings
 
     public init(config: ConfigReader) throws(ConfigurationError) {
         func int(_ key: String, _ env: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
@@ -162,6 +163,21 @@ public struct Settings: Sendable {
             ingestWriters: try int("webhook.ingest.writers", "WEBHOOK_INGEST_WRITERS", default: 2, range: 1...64),
             ingestBatchMax: try int("webhook.ingest.batch.max", "WEBHOOK_INGEST_BATCH_MAX", default: 500, range: 1...10_000)
         )
+        func flag(_ key: String, _ env: String, default value: Bool) throws(ConfigurationError) -> Bool {
+            let raw = string(key, default: value ? "true" : "false").lowercased()
+            guard ["true", "false", "1", "0"].contains(raw) else { throw ConfigurationError("\(env) must be true or false, got '\(raw)'") }
+            return raw == "true" || raw == "1"
+        }
+        engine = EngineSettings(
+            enabled: try flag("engine.enabled", "ENGINE_ENABLED", default: true),
+            concurrency: try int("engine.concurrency", "ENGINE_CONCURRENCY", default: 16, range: 1...512),
+            leaseSeconds: try int("engine.lease.seconds", "ENGINE_LEASE_SECONDS", default: 60, range: 1...3600),
+            pollMilliseconds: try int("engine.poll.ms", "ENGINE_POLL_MS", default: 250, range: 10...60_000),
+            maxFailures: try int("engine.max.failures", "ENGINE_MAX_FAILURES", default: 5, range: 1...100),
+            moduleAllowPrivateNetworks: try flag("module.allow.private.networks", "MODULE_ALLOW_PRIVATE_NETWORKS", default: false),
+            moduleRatePerMinute: try int("module.rate.per.minute", "MODULE_RATE_PER_MINUTE", default: 600, range: 1...1_000_000),
+            moduleMaxTimeoutMilliseconds: try int("module.max.timeout.ms", "MODULE_MAX_TIMEOUT_MS", default: 30_000, range: 100...300_000)
+        )
     }
 
     static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET", "PYTAKE_ENCRYPTION_KEY", "PYTAKE_ENCRYPTION_OLD_KEYS",
@@ -181,6 +197,26 @@ public struct Settings: Sendable {
             secretsSpecifier: .specific(Self.secretKeys)
         )))
     }
+}
+
+/// The flow engine and the modules it runs.
+public struct EngineSettings: Sendable {
+    /// Whether this process runs flow turns (the webhook still queues them when false).
+    public var enabled: Bool
+    /// Turns one process runs at once (different conversations).
+    public var concurrency: Int
+    /// How long a claimed turn is reserved for its worker; a dead worker's turn is taken over after it.
+    public var leaseSeconds: Int
+    /// How often idle workers look for due turns (debounce and wait timers; other replicas' messages).
+    public var pollMilliseconds: Int
+    /// Failed attempts of one turn before it is given up (its messages stay for the agents).
+    public var maxFailures: Int
+    /// Whether module URLs (http_request, webhook_notify, ai_reply) may point at loopback, private or link-local addresses.
+    public var moduleAllowPrivateNetworks: Bool
+    /// Module runs per tenant per minute (token bucket per process); beyond it a module node fails.
+    public var moduleRatePerMinute: Int
+    /// Upper bound of a module node's `timeout_ms`.
+    public var moduleMaxTimeoutMilliseconds: Int
 }
 
 /// How PyTake talks to WhatsApp providers.

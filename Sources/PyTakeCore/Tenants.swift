@@ -96,6 +96,31 @@ enum TenantRules {
         guard (2...63).contains(bytes.count), alnum(bytes.first!), alnum(bytes.last!) else { return false }
         return bytes.allSatisfy { alnum($0) || $0 == 0x2d }
     }
+    /// The sections of `tools_config` PyTake itself reads; anything else is kept as the tenant sent it.
+    static func checkToolsConfig(_ config: [String: JSONValue], into v: inout Validator) {
+        if let debounce = config["debounce_ms"] {
+            v.check(debounce.number.map { (0...60_000).contains($0) && $0.rounded() == $0 } ?? false,
+                    "tools_config.debounce_ms", "must be a whole number of milliseconds from 0 to 60000")
+        }
+        if let ai = config["ai"] {
+            if let ai = ai.object {
+                let url = ai["base_url"]?.string.flatMap(URL.init(string:))
+                v.check(ai["base_url"] == nil || (["http", "https"].contains(url?.scheme?.lowercased() ?? "") && url?.host?.isEmpty == false),
+                        "tools_config.ai.base_url", "must be an absolute http(s) URL")
+                for field in ["model", "key", "system_prompt"] where ai[field] != nil {
+                    v.check(ai[field]?.string.map { !$0.isEmpty && $0.count <= 8000 } ?? false, "tools_config.ai.\(field)", "must be a non-empty string")
+                }
+            } else {
+                v.check(false, "tools_config.ai", "must be an object")
+            }
+        }
+        if let webhooks = config["webhooks"] {
+            let secret = webhooks["secret"]
+            v.check(webhooks.object != nil && (secret == nil || (secret?.string.map { $0.hasPrefix("••••") || ($0.count >= 16 && $0.count <= 256) } ?? false)),
+                    "tools_config.webhooks.secret", "must be a string of 16 to 256 characters")
+        }
+    }
+
     static let timezones = Set(TimeZone.knownTimeZoneIdentifiers).union(["UTC"])
 
     static func check(name: String?, slug: String?, timezone: String?, apiURL: String?, token: String?, toolsConfigJSON: String?,
@@ -110,6 +135,9 @@ enum TenantRules {
         }
         if let toolsConfigJSON {
             v.check(!toolsConfigJSON.contains("\\u0000"), "tools_config", "must not contain NUL characters")
+            if let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(toolsConfigJSON.utf8)) {
+                checkToolsConfig(object, into: &v)
+            }
         }
         if let slug {
             v.check(isValidSlug(slug),
@@ -157,7 +185,7 @@ public struct TenantService: Sendable {
         do {
             let id = UUID()
             let sealedToken = try input.token.map { try secrets.seal($0, context: Self.tokenContext(id)) }
-            let toolsConfig = try input.toolsConfigJSON.map { try sealToolsKey($0, tenant: id).json }
+            let toolsConfig = try input.toolsConfigJSON.map { try sealToolsSecrets($0, tenant: id).json }
             return try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     INSERT INTO clients (id, name, slug, timezone, status, tools_config, api_url, token, whatsapp_provider)
@@ -222,8 +250,8 @@ public struct TenantService: Sendable {
         }
         try v.finish()
         let sealedToken = try patch.token.map { try secrets.seal($0, context: Self.tokenContext(id)) }
-        let toolsConfig = try patch.toolsConfigJSON.map { try sealToolsKey($0, tenant: id) }
-        let keepKey = toolsConfig?.keepStoredKey ?? false
+        let toolsConfig = try patch.toolsConfigJSON.map { try sealToolsSecrets($0, tenant: id) }
+        let keep = toolsConfig?.keep ?? []
         do {
             let updated = try await db.transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
@@ -236,10 +264,10 @@ public struct TenantService: Sendable {
                                           WHEN \(patch.status?.rawValue) = 'deleted' THEN coalesce(deleted_at, now()) ELSE NULL END,
                         tools_config = CASE
                             WHEN \(toolsConfig?.json)::jsonb IS NULL THEN tools_config
-                            WHEN \(keepKey) AND tools_config #> '{whatsapp,key}' IS NOT NULL
-                                THEN jsonb_set(\(toolsConfig?.json)::jsonb, '{whatsapp,key}', tools_config #> '{whatsapp,key}')
-                            WHEN \(keepKey) THEN \(toolsConfig?.json)::jsonb #- '{whatsapp,key}'
-                            ELSE \(toolsConfig?.json)::jsonb END,
+                            ELSE pytake_keep_secret(pytake_keep_secret(pytake_keep_secret(\(toolsConfig?.json)::jsonb, tools_config,
+                                     '{whatsapp,key}', \(keep.contains(["whatsapp", "key"]))), tools_config,
+                                     '{ai,key}', \(keep.contains(["ai", "key"]))), tools_config,
+                                     '{webhooks,secret}', \(keep.contains(["webhooks", "secret"]))) END,
                         api_url = CASE WHEN \(patch.clear.contains(.apiURL)) THEN NULL ELSE coalesce(\(patch.apiURL), api_url) END,
                         token = CASE WHEN \(patch.clear.contains(.token)) THEN NULL ELSE coalesce(\(sealedToken), token) END,
                         whatsapp_provider = CASE WHEN \(patch.clear.contains(.whatsappProvider)) THEN NULL
@@ -284,26 +312,46 @@ public struct TenantService: Sendable {
         cache?.invalidate(tenant: id)
     }
 
-    /// `tools_config.whatsapp.key` is a legacy provider token: it is sealed like `clients.token`.
-    /// A value that is the masked form the API returned (`••••1234`) means "keep the stored key",
-    /// so a settings form can send back what it read.
-    func sealToolsKey(_ json: String, tenant: UUID) throws -> (json: String, keepStoredKey: Bool) {
-        guard var object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              var whatsapp = object["whatsapp"] as? [String: Any], let key = whatsapp["key"] as? String
-        else { return (json, false) }
-        if key.hasPrefix("••••") { return (json, true) }
-        whatsapp["key"] = try secrets.seal(key, context: CredentialResolver.toolsKeyContext(tenant))
-        object["whatsapp"] = whatsapp
-        return (String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self), false)
+    /// Secrets inside `tools_config`, sealed like `clients.token`: the legacy provider token
+    /// (`whatsapp.key`), the AI endpoint's key (`ai.key`) and the signing secret of outgoing
+    /// webhooks (`webhooks.secret`).
+    public static let sealedToolsPaths: [[String]] = [["whatsapp", "key"], ["ai", "key"], ["webhooks", "secret"]]
+
+    /// The sealing context of a `tools_config` secret: bound to its tenant and path.
+    public static func toolsSecretContext(_ path: [String], tenant: UUID) -> String {
+        "clients.tools_config.\(path.joined(separator: ".")):" + tenant.uuidString.lowercased()
     }
 
-    /// The API never shows `tools_config.whatsapp.key` in clear: only its last 4 characters.
-    func maskToolsKey(_ json: String, tenant: UUID) throws -> String {
-        guard json.contains("\"key\""), var object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              var whatsapp = object["whatsapp"] as? [String: Any], let key = whatsapp["key"] as? String
-        else { return json }
-        whatsapp["key"] = maskSecret(try secrets.openLegacy(key, context: CredentialResolver.toolsKeyContext(tenant)))
-        object["whatsapp"] = whatsapp
+    /// Seals every secret of `sealedToolsPaths` present in `json`. A value that is the masked form
+    /// the API returned (`••••1234`) means "keep the stored one", so a settings form can send back
+    /// what it read: those paths are returned in `keep`.
+    func sealToolsSecrets(_ json: String, tenant: UUID) throws -> (json: String, keep: Set<[String]>) {
+        guard var object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return (json, []) }
+        var keep: Set<[String]> = []
+        var changed = false
+        for path in Self.sealedToolsPaths {
+            guard var section = object[path[0]] as? [String: Any], let value = section[path[1]] as? String else { continue }
+            if value.hasPrefix("••••") { keep.insert(path); continue }
+            section[path[1]] = try secrets.seal(value, context: Self.toolsSecretContext(path, tenant: tenant))
+            object[path[0]] = section
+            changed = true
+        }
+        guard changed else { return (json, keep) }
+        return (String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self), keep)
+    }
+
+    /// The API never shows a `tools_config` secret in clear: only its last 4 characters.
+    func maskToolsSecrets(_ json: String, tenant: UUID) throws -> String {
+        guard json.contains("\"key\"") || json.contains("\"secret\""),
+              var object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return json }
+        var changed = false
+        for path in Self.sealedToolsPaths {
+            guard var section = object[path[0]] as? [String: Any], let value = section[path[1]] as? String else { continue }
+            section[path[1]] = maskSecret(try secrets.openLegacy(value, context: Self.toolsSecretContext(path, tenant: tenant)))
+            object[path[0]] = section
+            changed = true
+        }
+        guard changed else { return json }
         return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
@@ -324,7 +372,7 @@ public struct TenantService: Sendable {
         for try await row in rows.decode((UUID, String, String, String, String, String, String?, String?, String?, Date, Date, String).self) {
             result.append((Tenant(
                 id: row.0, name: row.1, slug: row.2, timezone: row.3, status: TenantStatus(rawValue: row.4) ?? .suspended,
-                toolsConfigJSON: try maskToolsKey(row.5, tenant: row.0), apiURL: row.6,
+                toolsConfigJSON: try maskToolsSecrets(row.5, tenant: row.0), apiURL: row.6,
                 token: try row.7.map { try secrets.openLegacy($0, context: Self.tokenContext(row.0)) },
                 whatsappProvider: row.8.flatMap(ProviderType.init(rawValue:)),
                 createdAt: row.9, updatedAt: row.10

@@ -532,6 +532,40 @@ extension APIHandler {
             tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"), identity: identity)
         return .ok(.init(body: .json(.init(valid: problems.isEmpty, problems: problems.map(Self.problem)))))
     }
+
+    static func container(_ variables: [String: JSONValue]) throws -> OpenAPIObjectContainer {
+        try JSONDecoder().decode(OpenAPIObjectContainer.self, from: JSONEncoder().encode(variables))
+    }
+
+    func simulateFlow(_ input: Operations.SimulateFlow.Input) async throws -> Operations.SimulateFlow.Output {
+        let identity = try scope.identity()
+        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
+        let variables = try body.variables.map { try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode($0.additionalProperties)) } ?? [:]
+        let result = try await services.flows.simulate(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"),
+            version: body.version, messages: body.messages, variables: variables, identity: identity)
+        typealias S = Components.Schemas
+        return .ok(.init(body: .json(S.SimulationResult(
+            transcript: result.transcript.map { S.SimulationLine(role: .init(rawValue: $0.role) ?? .system, text: $0.text, choices: $0.choices, nodeId: $0.nodeId) },
+            turns: try result.turns.map { turn in
+                S.SimulationTurn(input: turn.input, replies: turn.replies, path: turn.path,
+                                 steps: try turn.steps.map { S.SimulationStep(nodeId: $0.nodeId, _type: $0.type, outcome: $0.outcome,
+                                                                              variables: .init(additionalProperties: try Self.container($0.variables))) },
+                                 variables: .init(additionalProperties: try Self.container(turn.variables)),
+                                 status: .init(rawValue: turn.status) ?? .failed)
+            },
+            path: result.path, variables: .init(additionalProperties: try Self.container(result.variables)),
+            status: .init(rawValue: result.status) ?? .failed, endedAt: result.endedAt))))
+    }
+
+    func testFlow(_ input: Operations.TestFlow.Input) async throws -> Operations.TestFlow.Output {
+        let identity = try scope.identity()
+        let report = try await services.flows.runTests(
+            tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"), identity: identity)
+        return .ok(.init(body: .json(.init(passed: report.passed, cases: report.cases.map {
+            .init(describe: $0.describe, passed: $0.passed, failures: $0.failures, replies: $0.replies, path: $0.path)
+        }))))
+    }
 }
 
 // MARK: modules

@@ -32,10 +32,11 @@ public struct AppServices: Sendable {
     public let signup: MetaSignup
     public let flows: FlowService
     public let modules: ModuleRegistry
+    public let engine: FlowEngine
 
     /// What must run next to the HTTP server, after the database pool (which comes first).
     public var backgroundServices: [any Service] {
-        [HTTPClientService(client: httpClient), CredentialInvalidationListener(db: db, cache: credentialCache, logger: logger), ingestor]
+        [HTTPClientService(client: httpClient), CredentialInvalidationListener(db: db, cache: credentialCache, logger: logger), ingestor, engine]
     }
 
     public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], secrets: SecretBox, logger: Logger) async {
@@ -64,7 +65,13 @@ public struct AppServices: Sendable {
         ingestor = WebhookIngestor(db: db, logger: logger, writers: settings.meta.ingestWriters, batchMax: settings.meta.ingestBatchMax,
                                    writeTimeout: .seconds(max(1, settings.requestTimeoutSeconds - 2)))
         modules = ModuleRegistry.builtIn()
-        flows = FlowService(db: db, logger: logger, modules: modules)
+        let catalog = FlowCatalog(db: db, logger: logger)
+        let engineTenants = EngineTenantSettings(db: db, logger: logger, secrets: secrets)
+        credentialCache.onInvalidate { engineTenants.invalidateAll() }
+        engine = FlowEngine(db: db, logger: logger, settings: settings.engine, catalog: catalog, tenants: engineTenants,
+                            modules: modules, outbound: outbound, http: httpClient)
+        ingestor.onStored { [engine] in engine.wake() }
+        flows = FlowService(db: db, logger: logger, modules: modules, tester: engine, catalog: catalog)
         signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,
                             client: httpClient, providers: providers, signingSecret: jwtSecret)
     }

@@ -196,14 +196,7 @@ public struct ConversationService: Sendable {
     }
 
     func senderFor(_ conversation: Conversation) async throws -> (ResolvedCredentials, any MessageSender) {
-        if let providerId = conversation.providerId {
-            do {
-                return try await outbound.sender(tenantId: conversation.tenantId, type: .meta, providerId: providerId)
-            } catch let error as AppError where error.code == "not_found" {
-                // That instance is gone or switched off: fall through to the tenant's current choice.
-            }
-        }
-        return try await outbound.sender(tenantId: conversation.tenantId, type: .meta)
+        try await outbound.sender(tenantId: conversation.tenantId, preferring: conversation.providerId)
     }
 
     func message(tenantId: UUID, id: UUID) async throws -> ChatMessage {

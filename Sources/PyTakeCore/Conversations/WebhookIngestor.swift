@@ -38,6 +38,10 @@ public final class WebhookIngestor: Service, Sendable {
     let writers: Int
     let batchMax: Int
     private let state = Mutex(State())
+    private let storedHook = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// Called after messages were stored (the flow engine wakes up).
+    public func onStored(_ hook: @escaping @Sendable () -> Void) { storedHook.withLock { $0 = hook } }
 
     /// How long one batch may take before it is abandoned (the database is away or stuck).
     let writeTimeout: Duration
@@ -142,6 +146,7 @@ public final class WebhookIngestor: Service, Sendable {
         }
         do {
             let stored = try await storeWithTimeout(combined)
+            if !stored.isEmpty { storedHook.withLock { $0 }?() }
             // Attribute each stored message to the first delivery that carried it (concurrent
             // redeliveries of one message share a batch; only one of them stored it).
             var unclaimed = stored
@@ -245,14 +250,25 @@ public final class WebhookIngestor: Service, Sendable {
                     ),
                     msg AS (
                         INSERT INTO chat_messages (tenant_id, conversation_id, customer_id, direction, provider_message_id, type, body,
-                                                   payload, status, occurred_at)
-                        SELECT f.tenant_id, cv.id, cu.id, 'inbound', f.wamid, f.type, f.body, f.payload::jsonb, 'received', f.occurred_at
+                                                   payload, status, occurred_at, awaiting_bot)
+                        SELECT f.tenant_id, cv.id, cu.id, 'inbound', f.wamid, f.type, f.body, f.payload::jsonb, 'received', f.occurred_at, true
                         FROM fresh f
                         JOIN cust cu ON cu.tenant_id = f.tenant_id AND cu.wa_id = f.wa_id
                         JOIN conv cv ON cv.tenant_id = f.tenant_id AND cv.customer_id = cu.id
                         ORDER BY f.ord
                         ON CONFLICT (tenant_id, provider_message_id) DO NOTHING
                         RETURNING id, tenant_id, conversation_id, provider_message_id, type, occurred_at
+                    ),
+                    -- The flow engine handles each conversation's new messages after the tenant's debounce.
+                    queued AS (
+                        INSERT INTO engine_queue AS q (conversation_id, tenant_id, due_at)
+                        SELECT DISTINCT ON (m.conversation_id) m.conversation_id, m.tenant_id,
+                               now() + make_interval(secs => CASE WHEN jsonb_typeof(cl.tools_config -> 'debounce_ms') = 'number'
+                                   THEN least(greatest((cl.tools_config ->> 'debounce_ms')::numeric, 0), 60000) / 1000.0 ELSE 0 END)
+                        FROM msg m JOIN clients cl ON cl.id = m.tenant_id
+                        ORDER BY m.conversation_id
+                        ON CONFLICT (conversation_id) DO UPDATE SET due_at = EXCLUDED.due_at, generation = q.generation + 1
+                        RETURNING 1
                     ),
                     ev AS (
                         INSERT INTO conversation_events (tenant_id, conversation_id, type, data, occurred_at)
@@ -262,7 +278,7 @@ public final class WebhookIngestor: Service, Sendable {
                                jsonb_build_object('message_id', id, 'message_type', type), occurred_at FROM msg
                         RETURNING 1
                     )
-                    SELECT msg.tenant_id, msg.provider_message_id, (SELECT count(*) FROM ev)::int8 FROM msg
+                    SELECT msg.tenant_id, msg.provider_message_id, (SELECT count(*) FROM ev)::int8 + (SELECT count(*) FROM queued)::int8 FROM msg
                     """, logger: logger)
                 for try await (tenant, wamid, _) in rows.decode((UUID, String, Int).self) { inserted.insert(Key(tenant, wamid)) }
             }

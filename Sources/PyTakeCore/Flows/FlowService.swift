@@ -46,11 +46,50 @@ public struct FlowService: Sendable {
     let db: PostgresClient
     let logger: Logger
     let modules: any ModuleCatalog
+    /// Runs simulations and test cases (the flow engine).
+    let tester: (any FlowTester)?
+    /// Told about publishes, so new conversations of this process start the new version at once.
+    let catalog: FlowCatalog?
 
-    public init(db: PostgresClient, logger: Logger, modules: any ModuleCatalog) {
+    public init(db: PostgresClient, logger: Logger, modules: any ModuleCatalog, tester: (any FlowTester)? = nil, catalog: FlowCatalog? = nil) {
         self.db = db
         self.logger = logger
         self.modules = modules
+        self.tester = tester
+        self.catalog = catalog
+    }
+
+    static let maxSimulatedMessages = 50
+
+    /// Runs the draft (or a published `version`) on `messages` without sending anything.
+    public func simulate(tenantId: UUID, id: UUID, version: Int?, messages: [String], variables: [String: JSONValue],
+                         identity: Identity) async throws -> Simulation {
+        try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
+        var v = Validator()
+        v.check((1...Self.maxSimulatedMessages).contains(messages.count), "messages", "must list 1 to \(Self.maxSimulatedMessages) messages")
+        v.check(messages.allSatisfy { $0.unicodeScalars.count <= 4096 && !$0.containsNUL }, "messages", "each message is at most 4096 characters")
+        v.check(variables.count <= 100 && variables.keys.allSatisfy(FlowValidator.isIdentifier), "variables",
+                "at most 100 variables, named with letters, digits and _")
+        try v.finish()
+        let flow = try await get(tenantId: tenantId, id: id, identity: identity)
+        var definition = flow.draft
+        if let version {
+            guard let published = try await db.withConnection({ try await versions($0, flowId: id) }).first(where: { $0.version == version }) else {
+                throw AppError(.notFound, code: "not_found", "Version \(version) of this flow does not exist.")
+            }
+            definition = published.definition
+        }
+        guard let tester else { throw AppError(.unavailable, code: "engine_unavailable", "The flow engine is not running in this process.") }
+        return try await tester.simulate(tenantId: tenantId, flowId: id, version: version ?? 0, definition: definition,
+                                         messages: messages, variables: variables)
+    }
+
+    /// Runs the draft's test cases.
+    public func runTests(tenantId: UUID, id: UUID, identity: Identity) async throws -> FlowTestReport {
+        try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
+        let flow = try await get(tenantId: tenantId, id: id, identity: identity)
+        guard let tester else { throw AppError(.unavailable, code: "engine_unavailable", "The flow engine is not running in this process.") }
+        return try await tester.runTests(tenantId: tenantId, flowId: id, definition: flow.draft, testCasesJSON: flow.testCasesJSON)
     }
 
     static let columns = """
@@ -170,35 +209,53 @@ public struct FlowService: Sendable {
             try await AuditLog.record(tx, logger: logger, tenantId: tenantId, actor: actor, action: "flow.delete",
                                       targetType: "flow", targetId: id.uuidString.lowercased())
         }
+        catalog?.invalidate(tenant: tenantId)
     }
 
     public func validate(tenantId: UUID, id: UUID, identity: Identity) async throws -> [FlowProblem] {
         try await get(tenantId: tenantId, id: id, identity: identity).problems
     }
 
-    /// Freezes the draft as version N+1; 422 `flow_invalid` listing every problem when it has any.
+    /// Freezes the draft as version N+1; 422 `flow_invalid` listing every problem when it has any,
+    /// 422 `flow_tests_failed` when one of its test cases fails.
     public func publish(tenantId: UUID, id: UUID, identity: Identity, actor: AuditActor) async throws -> FlowVersion {
         try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
-        return try await db.transaction(logger: logger) { tx in
+        let draft = try await get(tenantId: tenantId, id: id, identity: identity)
+        if !draft.problems.isEmpty {
+            var error = AppError(.unprocessable, code: "flow_invalid", "The draft has \(draft.problems.count) problem(s); fix them before publishing.")
+            error.flowProblems = draft.problems
+            throw error
+        }
+        // Tests run outside the transaction (modules may take seconds); the draft must not change meanwhile.
+        if let tester, draft.testCasesJSON.trimmingCharacters(in: .whitespaces) != "[]" {
+            let report = try await tester.runTests(tenantId: tenantId, flowId: id, definition: draft.draft, testCasesJSON: draft.testCasesJSON)
+            let failing = report.cases.filter { !$0.passed }
+            if !failing.isEmpty {
+                var error = AppError(.unprocessable, code: "flow_tests_failed",
+                                     "\(failing.count) of \(report.cases.count) test case(s) fail; the draft is not published.")
+                error.flowProblems = failing.map { FlowProblem("test_failed", "'\($0.describe)': \($0.failures.joined(separator: "; "))") }
+                throw error
+            }
+        }
+        let version = try await db.transaction(logger: logger) { tx in
             let rows = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM flows WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL FOR UPDATE
                 """, logger: logger)
             guard let flow = try await decode(rows).first?.flow else { throw AppError.notFound("Flow") }
-            if !flow.problems.isEmpty {
-                var error = AppError(.unprocessable, code: "flow_invalid",
-                                     "The draft has \(flow.problems.count) problem(s); fix them before publishing.")
-                error.flowProblems = flow.problems
-                throw error
+            guard flow.draftRevision == draft.draftRevision else {
+                throw AppError(.conflict, code: "draft_conflict", "The draft changed while it was being checked; publish again.")
             }
             return try await insertVersion(tx, flow: flow, trigger: flow.trigger, definition: flow.draft, copiedFrom: nil,
                                            identity: identity, actor: actor)
         }
+        catalog?.invalidate(tenant: tenantId)
+        return version
     }
 
     /// Republishes an older version as version N+1.
     public func rollback(tenantId: UUID, id: UUID, to version: Int, identity: Identity, actor: AuditActor) async throws -> FlowVersion {
         try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
-        return try await db.transaction(logger: logger) { tx in
+        let published = try await db.transaction(logger: logger) { tx in
             let rows = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM flows WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL FOR UPDATE
                 """, logger: logger)
@@ -209,6 +266,8 @@ public struct FlowService: Sendable {
             return try await insertVersion(tx, flow: flow, trigger: old.trigger, definition: old.definition, copiedFrom: version,
                                            identity: identity, actor: actor)
         }
+        catalog?.invalidate(tenant: tenantId)
+        return published
     }
 
     public func versions(tenantId: UUID, id: UUID, identity: Identity) async throws -> [FlowVersion] {

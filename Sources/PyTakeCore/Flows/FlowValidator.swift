@@ -199,6 +199,17 @@ public enum FlowValidator {
                 return
             }
             if config["save_as"] != nil { _ = variable("save_as") }
+            if let timeout = config["timeout_ms"], !(timeout.number.map { (100...300_000).contains($0) } ?? false) {
+                problem("invalid_config", "'timeout_ms' must be a number of milliseconds from 100 to 300000.")
+            }
+            if let retry = config["retry"] {
+                let attempts = retry["attempts"]
+                let delay = retry["delay_ms"]
+                if retry.object == nil || !(attempts.map { $0.number.map { (1...5).contains($0) } ?? false } ?? true)
+                    || !(delay.map { $0.number.map { (0...60_000).contains($0) } ?? false } ?? true) {
+                    problem("invalid_config", "'retry' is {attempts: 1 to 5, delay_ms: 0 to 60000}.")
+                }
+            }
             let with = config["with"]?.object ?? [:]
             if config["with"] != nil && config["with"]?.object == nil { problem("invalid_config", "'with' must be an object.") }
             if let issues = modules.check(module: name, with: with) {

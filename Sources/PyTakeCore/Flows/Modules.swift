@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// What a module declares: the builder renders its forms from `with`, and shows `input`/`output`.
 public struct ModuleManifest: Sendable {
@@ -15,7 +16,8 @@ public struct ModuleManifest: Sendable {
     public var output: JSONValue
 }
 
-/// What a module run may use: the conversation's variables and PyTake's outbound HTTP client.
+/// What a module run may use: the conversation's variables, PyTake's outbound HTTP client, the
+/// tenant's module settings and cache, and the conversation's recent history.
 public struct ModuleContext: Sendable {
     public var tenantId: UUID
     public var conversationId: UUID?
@@ -23,16 +25,74 @@ public struct ModuleContext: Sendable {
     public var http: HTTPClient
     public var allowPrivateNetworks: Bool
     public var timeout: Duration
+    /// The tenant's `tools_config` secrets and sections modules read (AI endpoint, webhook secret).
+    public var settings: ModuleTenantSettings
+    /// The `cache` module's store, bound to the tenant.
+    public var cache: (any ModuleCacheStore)?
+    /// The conversation's most recent messages, oldest first (for `ai_reply`).
+    public var history: @Sendable (_ limit: Int) async -> [ChatLine]
+    /// Replies a module asks the bot to send.
+    public var effects: ModuleEffects
+    /// Simulator runs: nothing leaves PyTake that would act on the outside world's behalf
+    /// (`webhook_notify` does not post; the cache is the simulation's own).
+    public var simulation: Bool
 
     public init(tenantId: UUID, conversationId: UUID?, variables: [String: JSONValue], http: HTTPClient,
-                allowPrivateNetworks: Bool, timeout: Duration) {
+                allowPrivateNetworks: Bool, timeout: Duration, settings: ModuleTenantSettings = ModuleTenantSettings(),
+                cache: (any ModuleCacheStore)? = nil, history: @escaping @Sendable (Int) async -> [ChatLine] = { _ in [] },
+                effects: ModuleEffects = ModuleEffects(), simulation: Bool = false) {
         self.tenantId = tenantId
         self.conversationId = conversationId
         self.variables = variables
         self.http = http
         self.allowPrivateNetworks = allowPrivateNetworks
         self.timeout = timeout
+        self.settings = settings
+        self.cache = cache
+        self.history = history
+        self.effects = effects
+        self.simulation = simulation
     }
+}
+
+/// A line of conversation history: `user` (the customer) or `assistant` (bot or agent).
+public struct ChatLine: Sendable, Equatable {
+    public var role: String
+    public var text: String
+    public init(role: String, text: String) {
+        self.role = role
+        self.text = text
+    }
+}
+
+/// Tenant settings modules use, read from `tools_config` (secrets opened).
+public struct ModuleTenantSettings: Sendable {
+    public struct AI: Sendable {
+        public var baseURL: String
+        public var model: String
+        public var key: String?
+        public var systemPrompt: String?
+        public init(baseURL: String, model: String, key: String?, systemPrompt: String?) {
+            self.baseURL = baseURL
+            self.model = model
+            self.key = key
+            self.systemPrompt = systemPrompt
+        }
+    }
+    public var ai: AI?
+    public var webhookSecret: String?
+    public init(ai: AI? = nil, webhookSecret: String? = nil) {
+        self.ai = ai
+        self.webhookSecret = webhookSecret
+    }
+}
+
+/// Side effects a module run asks for, collected by whoever runs the flow.
+public final class ModuleEffects: Sendable {
+    private let state = Mutex<[String]>([])
+    public init() {}
+    public func reply(_ text: String) { state.withLock { $0.append(text) } }
+    public var replies: [String] { state.withLock { $0 } }
 }
 
 /// A module run that failed; `retryable` failures may be attempted again by the node's retry policy.
@@ -159,6 +219,9 @@ public struct ModuleRegistry: ModuleCatalog {
     public static func builtIn() -> ModuleRegistry {
         var registry = ModuleRegistry()
         try! registry.register(HTTPRequestModule())
+        try! registry.register(WebhookNotifyModule())
+        try! registry.register(CacheModule())
+        try! registry.register(AIReplyModule())
         return registry
     }
 }

@@ -62,7 +62,7 @@ public struct CredentialResolver: Sendable {
         self.cache = cache
     }
 
-    public static func toolsKeyContext(_ tenant: UUID) -> String { "clients.tools_config.whatsapp.key:" + tenant.uuidString.lowercased() }
+    public static func toolsKeyContext(_ tenant: UUID) -> String { TenantService.toolsSecretContext(["whatsapp", "key"], tenant: tenant) }
 
     /// For API callers: checks that `identity` may read the tenant first.
     public func resolve(tenantId: UUID, type: ProviderType, providerId: UUID? = nil, identity: Identity) async throws -> ResolvedCredentials {

@@ -91,6 +91,19 @@ public protocol MessageSender: Sendable {
     func sendTemplate(to: String, name: String, language: String, components: String?) async throws(SendError) -> SendReceipt
     /// Marks an inbound message as read (blue ticks).
     func markRead(messageId: String) async throws(SendError)
+    /// A question with choices: WhatsApp reply buttons (up to 3) or a list (up to 10) where the
+    /// provider has them, else the text followed by the numbered options.
+    func sendChoices(to: String, text: String, choices: [String]) async throws(SendError) -> SendReceipt
+}
+
+extension MessageSender {
+    public func sendChoices(to: String, text: String, choices: [String]) async throws(SendError) -> SendReceipt {
+        try await sendText(to: to, text: Self.numbered(text, choices))
+    }
+
+    static func numbered(_ text: String, _ choices: [String]) -> String {
+        ([text, ""] + choices.enumerated().map { "\($0.offset + 1). \($0.element)" }).joined(separator: "\n")
+    }
 }
 
 /// The HTTP leg of every sender: address guard, circuit breaker, per-attempt timeout, retries with

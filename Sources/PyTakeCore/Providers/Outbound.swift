@@ -32,6 +32,19 @@ public struct Outbound: Sendable {
         }
     }
 
+    /// The sender for a conversation: the instance the customer wrote to while it is still active,
+    /// else the tenant's current Meta provider.
+    public func sender(tenantId: UUID, preferring providerId: UUID?) async throws -> (credentials: ResolvedCredentials, sender: any MessageSender) {
+        if let providerId {
+            do {
+                return try await sender(tenantId: tenantId, type: .meta, providerId: providerId)
+            } catch let error as AppError where error.code == "not_found" {
+                // That instance is gone or switched off: fall through to the tenant's current choice.
+            }
+        }
+        return try await sender(tenantId: tenantId, type: .meta)
+    }
+
     /// Normalises a recipient to digits in international format, or nil.
     public static func recipient(_ to: String) -> String? {
         let digits = to.hasPrefix("+") ? String(to.dropFirst()) : to

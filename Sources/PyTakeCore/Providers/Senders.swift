@@ -139,6 +139,26 @@ struct MetaCloudSender: MessageSender {
         ])
     }
 
+    /// Interactive reply buttons (up to 3 choices of up to 20 characters) or a list (up to 10 rows
+    /// of up to 24 characters); otherwise, or for a body over 1024 characters, numbered text.
+    func sendChoices(to: String, text: String, choices: [String]) async throws(SendError) -> SendReceipt {
+        let interactive: [String: Any]
+        if text.count > 1024 || choices.isEmpty || choices.count > 10 || choices.contains(where: { $0.count > 24 }) {
+            return try await sendText(to: to, text: Self.numbered(text, choices))
+        } else if choices.count <= 3 && choices.allSatisfy({ $0.count <= 20 }) {
+            interactive = ["type": "button", "body": ["text": text], "action": ["buttons": choices.enumerated().map { index, title in
+                ["type": "reply", "reply": ["id": "choice_\(index + 1)", "title": title]]
+            }]]
+        } else {
+            interactive = ["type": "list", "body": ["text": text], "action": ["button": "Options", "sections": [[
+                "title": "Options", "rows": choices.enumerated().map { index, title in ["id": "choice_\(index + 1)", "title": title] },
+            ]]]]
+        }
+        return try await send(operation: "send_interactive", [
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "interactive", "interactive": interactive,
+        ])
+    }
+
     func markRead(messageId: String) async throws(SendError) {
         _ = try await http.post(url, headers: headers, json: jsonBody([
             "messaging_product": "whatsapp", "status": "read", "message_id": messageId,

@@ -1,0 +1,584 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Runs published flows on stored customer messages, outside the webhook request.
+///
+/// The webhook queues each conversation with new messages in `engine_queue` (due after the
+/// tenant's debounce). Workers claim due conversations with `FOR UPDATE SKIP LOCKED` and a lease,
+/// so replicas share the work and one conversation has one turn at a time. A turn reads the
+/// conversation's unhandled messages, runs the flow (`FlowRunner`) from the stored state, and
+/// commits in one transaction: messages handled, replies queued in `engine_outbox`, events, the
+/// new state. Replies are sent after the commit, in order, each marked attempted first: a crash
+/// before the commit runs the turn again (nothing was sent), a crash after it never sends a
+/// reply twice.
+public final class FlowEngine: Service, Sendable {
+    let db: PostgresClient
+    let logger: Logger
+    let settings: EngineSettings
+    let catalog: FlowCatalog
+    let tenants: EngineTenantSettings
+    let modules: ModuleRegistry
+    let limiter: ModuleRateLimiter
+    let outbound: Outbound
+    let http: HTTPClient
+    private let stopping = Atomic<Bool>(false)
+    private let inFlight = Atomic<Int>(0)
+    private let signal = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    public init(db: PostgresClient, logger: Logger, settings: EngineSettings, catalog: FlowCatalog, tenants: EngineTenantSettings,
+                modules: ModuleRegistry, outbound: Outbound, http: HTTPClient) {
+        self.db = db
+        self.logger = logger
+        self.settings = settings
+        self.catalog = catalog
+        self.tenants = tenants
+        self.modules = modules
+        self.limiter = ModuleRateLimiter(perMinute: settings.moduleRatePerMinute)
+        self.outbound = outbound
+        self.http = http
+    }
+
+    /// New work may be due (called after the webhook stored messages).
+    public func wake() {
+        let waiter = signal.withLock { state -> CheckedContinuation<Void, Never>? in
+            defer { state.waiter = nil }
+            if state.waiter == nil { state.pending = true }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    private func sleep(upTo duration: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = self.signal.withLock { state -> Bool in
+                        if state.pending {
+                            state.pending = false
+                            return true
+                        }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+            group.addTask { try? await Task.sleep(for: duration) }
+            await group.next()
+            self.wake()  // releases the other child when the timer won
+            group.cancelAll()
+            await group.waitForAll()
+            self.signal.withLock { $0.pending = false }
+        }
+    }
+
+    public func run() async throws {
+        guard settings.enabled else {
+            try? await gracefulShutdown()
+            return
+        }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.dispatch() }
+                group.addTask { await self.maintain() }
+                await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+            self.wake()
+        }
+    }
+
+    // MARK: Claiming
+
+    struct Claim: Sendable {
+        var conversationId: UUID
+        var tenantId: UUID
+        var generation: Int64
+        var failures: Int
+        var token: UUID
+    }
+
+    private func dispatch() async {
+        await withTaskGroup(of: Void.self) { group in
+            while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                let free = settings.concurrency - inFlight.load(ordering: .relaxed)
+                var claimed: [Claim] = []
+                if free > 0 {
+                    do {
+                        claimed = try await claim(limit: min(free, 64))
+                    } catch {
+                        logger.warning("engine could not claim turns", metadata: ["error": "\(Database.describe(error))"])
+                        await sleep(upTo: .seconds(1))
+                        continue
+                    }
+                }
+                for item in claimed {
+                    inFlight.add(1, ordering: .relaxed)
+                    group.addTask {
+                        await self.process(item)
+                        self.inFlight.subtract(1, ordering: .relaxed)
+                        self.wake()
+                    }
+                }
+                if claimed.isEmpty || claimed.count == free {
+                    await sleep(upTo: .milliseconds(settings.pollMilliseconds))
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    func claim(limit: Int) async throws -> [Claim] {
+        let token = UUID()
+        let rows = try await db.query("""
+            WITH due AS (
+                SELECT conversation_id FROM engine_queue
+                WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            )
+            UPDATE engine_queue q SET lease_token = \(token), lease_until = now() + make_interval(secs => \(settings.leaseSeconds))
+            FROM due WHERE q.conversation_id = due.conversation_id
+            RETURNING q.conversation_id, q.tenant_id, q.generation, q.failures
+            """, logger: logger)
+        var claims: [Claim] = []
+        for try await (conversation, tenant, generation, failures) in rows.decode((UUID, UUID, Int64, Int).self) {
+            claims.append(Claim(conversationId: conversation, tenantId: tenant, generation: generation, failures: failures, token: token))
+        }
+        return claims
+    }
+
+    // MARK: A turn
+
+    struct Pending: Sendable, Decodable {
+        var id: UUID
+        var body: String?
+        var type: String
+    }
+
+    struct Loaded: Sendable {
+        var open: Bool
+        var paused: Bool
+        var state: FlowState?
+        var providerId: UUID?
+        var waId: String
+        var customerName: String?
+        var erased: Bool
+        var messages: [Pending]
+    }
+
+    struct Outcome: Sendable {
+        var handled: [UUID]
+        var replies: [BotReply] = []
+        var events: [FlowEvent] = []
+        var state: FlowState?
+        var keepState: Bool
+        var handoff: FlowRunner.Handoff?
+    }
+
+    func process(_ claim: Claim) async {
+        do {
+            let outcome = try await withDeadline(.seconds(max(1, settings.leaseSeconds - 2))) { try await self.turn(claim) }
+            guard let committed = try await commit(claim, outcome) else { return }
+            await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId)
+        } catch {
+            await failed(claim, error)
+        }
+    }
+
+    struct TurnTimeout: Error, CustomStringConvertible {
+        var description: String { "the turn ran out of time (lease)" }
+    }
+
+    func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw TurnTimeout() }
+            return value
+        }
+    }
+
+    func load(_ conversationId: UUID) async throws -> Loaded? {
+        let rows = try await db.query("""
+            SELECT a.status = 'open', a.bot_paused, a.flow_state::text, a.provider_id, c.wa_id, c.profile_name, c.erased_at IS NOT NULL,
+                   coalesce((SELECT json_agg(json_build_object('id', m.id, 'body', m.body, 'type', m.type) ORDER BY m.created_at, m.id)
+                             FROM chat_messages m WHERE m.conversation_id = a.id AND m.awaiting_bot), '[]')::text
+            FROM active_conversations a JOIN customers c ON c.id = a.customer_id
+            WHERE a.id = \(conversationId)
+            """, logger: logger)
+        typealias Row = (Bool, Bool, String?, UUID?, String, String?, Bool, String)
+        guard let r = try await rows.decode(Row.self).first(where: { _ in true }) else { return nil }
+        let messages = (try? JSONDecoder().decode([Pending].self, from: Data(r.7.utf8))) ?? []
+        return Loaded(open: r.0, paused: r.1, state: FlowState.decode(r.2), providerId: r.3, waId: r.4, customerName: r.5,
+                      erased: r.6, messages: messages)
+    }
+
+    func turn(_ claim: Claim) async throws -> Outcome {
+        guard let loaded = try await load(claim.conversationId) else {
+            return Outcome(handled: [], keepState: true)
+        }
+        let handled = loaded.messages.map(\.id)
+        let tenant = try await tenants.get(claim.tenantId)
+        // Nothing to answer: a closed or erased conversation, a suspended tenant, a human in charge.
+        if !loaded.open || loaded.erased || !tenant.active || loaded.paused {
+            return Outcome(handled: handled, keepState: true)
+        }
+        let input: String? = loaded.messages.isEmpty ? nil
+            : loaded.messages.compactMap { $0.body?.isEmpty == false ? $0.body : nil }.joined(separator: "\n")
+        var state = loaded.state
+        var flow: (id: UUID, version: Int)
+        var definition: FlowDefinition?
+        if let current = state {
+            flow = (current.flowId, current.version)
+            definition = try await catalog.definition(flowId: current.flowId, version: current.version)
+            if definition == nil { state = nil }
+            // Handed back by an agent, from a handoff with nowhere to go: the conversation starts over.
+            if current.status == .handedOff, let definition, FlowRunner.Graph(definition).next(current.node, "next") == nil { state = nil }
+        } else {
+            flow = (UUID(), 0)
+        }
+        if state == nil {
+            guard let input, let candidate = try await catalog.flow(for: input, tenant: claim.tenantId),
+                  let found = try await catalog.definition(flowId: candidate.flowId, version: candidate.version) else {
+                return Outcome(handled: handled, state: nil, keepState: loaded.state == nil)
+            }
+            flow = (candidate.flowId, candidate.version)
+            definition = found
+        }
+        let context: [String: JSONValue] = [
+            "customer_name": .string(loaded.customerName ?? ""), "customer_phone": .string(loaded.waId),
+            "last_message": .string(input ?? (state?.variables["last_message"]?.string ?? "")),
+        ]
+        let runner = FlowRunner(modules: moduleInvoker(tenantId: claim.tenantId, conversationId: claim.conversationId, settings: tenant.modules))
+        let result = await runner.turn(definition: definition!, flowId: flow.id, version: flow.version, state: state, input: input, context: context)
+        return Outcome(handled: handled, replies: result.replies, events: result.events, state: result.state, keepState: false,
+                       handoff: result.handoff)
+    }
+
+    /// Module runs for the engine: the node's timeout (`timeout_ms`, default 10 s) and retry policy
+    /// (`retry: {attempts, delay_ms}`), the tenant's rate limit, the Postgres cache.
+    func moduleInvoker(tenantId: UUID, conversationId: UUID?, settings tenantSettings: ModuleTenantSettings,
+                       cache: (any ModuleCacheStore)? = nil, history: (@Sendable (Int) async -> [ChatLine])? = nil,
+                       simulation: Bool = false) -> ModuleInvoker {
+        let registry = modules
+        let limiter = limiter
+        let db = db
+        let logger = logger
+        let http = http
+        let settings = settings
+        return { node, name, with, variables in
+            guard limiter.take(tenantId) else {
+                return ModuleRunResult(output: .failure(ModuleFailure(
+                    "the tenant's module rate limit (\(settings.moduleRatePerMinute) per minute) is reached", retryable: false)))
+            }
+            let config = node.config ?? [:]
+            let timeout = Int(min(max(config["timeout_ms"]?.number ?? 10_000, 100), Double(settings.moduleMaxTimeoutMilliseconds)))
+            let attempts = Int(min(max(config["retry"]?["attempts"]?.number ?? 1, 1), 5))
+            let delay = Int(min(max(config["retry"]?["delay_ms"]?.number ?? 0, 0), 60_000))
+            let effects = ModuleEffects()
+            let context = ModuleContext(
+                tenantId: tenantId, conversationId: conversationId, variables: variables, http: http,
+                allowPrivateNetworks: settings.moduleAllowPrivateNetworks, timeout: .milliseconds(timeout), settings: tenantSettings,
+                cache: cache ?? PostgresModuleCache(db: db, tenantId: tenantId, logger: logger),
+                history: history ?? { limit in
+                    guard let conversationId else { return [] }
+                    return (try? await FlowEngine.history(db: db, logger: logger, conversationId: conversationId, limit: limit)) ?? []
+                },
+                effects: effects, simulation: simulation)
+            do throws(ModuleFailure) {
+                let output = try await registry.run(name, with: with, context: context, attempts: attempts, delay: .milliseconds(delay))
+                return ModuleRunResult(output: .success(output), replies: effects.replies)
+            } catch {
+                return ModuleRunResult(output: .failure(error))
+            }
+        }
+    }
+
+    static func history(db: PostgresClient, logger: Logger, conversationId: UUID, limit: Int) async throws -> [ChatLine] {
+        guard limit > 0 else { return [] }
+        let rows = try await db.query("""
+            SELECT direction, body FROM chat_messages
+            WHERE conversation_id = \(conversationId) AND body IS NOT NULL AND status <> 'failed'
+            ORDER BY occurred_at DESC, created_at DESC LIMIT \(limit)
+            """, logger: logger)
+        var lines: [ChatLine] = []
+        for try await (direction, body) in rows.decode((String, String).self) {
+            lines.append(ChatLine(role: direction == "inbound" ? "user" : "assistant", text: body))
+        }
+        return lines.reversed()
+    }
+
+    // MARK: Commit
+
+    struct QueuedReply: Sendable {
+        var messageId: UUID
+        var reply: BotReply
+    }
+
+    /// Records the turn; nil when the lease was lost (another worker took the conversation over).
+    func commit(_ claim: Claim, _ outcome: Outcome) async throws -> [QueuedReply]? {
+        try await db.transaction(logger: logger) { tx -> [QueuedReply]? in
+            let rows = try await tx.query("""
+                SELECT q.generation, a.bot_paused FROM engine_queue q JOIN active_conversations a ON a.id = q.conversation_id
+                WHERE q.conversation_id = \(claim.conversationId) AND q.lease_token = \(claim.token)
+                FOR UPDATE
+                """, logger: logger)
+            guard let (generation, pausedNow) = try await rows.decode((Int64, Bool).self).first(where: { _ in true }) else {
+                logger.warning("engine lease lost; the turn is discarded", metadata: ["conversation": "\(claim.conversationId)"])
+                return nil
+            }
+            var outcome = outcome
+            if pausedNow && !outcome.keepState {
+                // An agent took over while the turn ran: it says nothing and leaves the flow where it was.
+                outcome = Outcome(handled: outcome.handled, keepState: true)
+            }
+            let replies = outcome.replies.map { QueuedReply(messageId: UUID(), reply: $0) }
+            let payloads = replies.map { Self.payload($0.reply) }
+            let waitUntil = outcome.keepState ? nil : outcome.state?.waitUntil
+            try await tx.query("""
+                WITH handled AS (
+                    UPDATE chat_messages SET awaiting_bot = false WHERE id = ANY(\(outcome.handled)::uuid[]) AND awaiting_bot RETURNING 1
+                ),
+                conv AS (
+                    UPDATE active_conversations SET
+                        flow_state = CASE WHEN \(outcome.keepState) THEN flow_state ELSE \(outcome.state?.json)::jsonb END,
+                        bot_paused = bot_paused OR \(outcome.handoff != nil),
+                        assignee_id = coalesce(\(outcome.handoff?.assignee)::uuid, assignee_id),
+                        last_outbound_at = CASE WHEN \(replies.count) > 0 THEN now() ELSE last_outbound_at END,
+                        last_message_at = CASE WHEN \(replies.count) > 0 THEN greatest(last_message_at, now()) ELSE last_message_at END,
+                        updated_at = now()
+                    WHERE id = \(claim.conversationId)
+                    RETURNING tenant_id, customer_id
+                ),
+                msgs AS (
+                    INSERT INTO chat_messages (id, tenant_id, conversation_id, customer_id, direction, type, body, payload, status, occurred_at)
+                    SELECT r.id, conv.tenant_id, \(claim.conversationId), conv.customer_id, 'outbound', r.type, r.body, r.payload::jsonb, 'pending',
+                           clock_timestamp()
+                    FROM conv, unnest(\(replies.map(\.messageId))::uuid[], \(payloads.map(\.type))::text[], \(replies.map(\.reply.text))::text[],
+                                      \(payloads.map(\.json))::text[]) WITH ORDINALITY AS r(id, type, body, payload, ord)
+                    ORDER BY r.ord
+                    RETURNING id
+                ),
+                outbox AS (
+                    INSERT INTO engine_outbox (message_id, tenant_id, conversation_id, claim_until)
+                    SELECT r.id, \(claim.tenantId), \(claim.conversationId), now() + make_interval(secs => \(settings.leaseSeconds))
+                    FROM unnest(\(replies.map(\.messageId))::uuid[]) WITH ORDINALITY AS r(id, ord)
+                    WHERE EXISTS (SELECT 1 FROM msgs)
+                    ORDER BY r.ord
+                ),
+                events AS (
+                    INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
+                    SELECT \(claim.tenantId), \(claim.conversationId), e.type, e.data::jsonb
+                    FROM unnest(\(outcome.events.map(\.type))::text[], \(outcome.events.map { (try? JSONColumn.encode($0.data)) ?? "{}" })::text[])
+                        WITH ORDINALITY AS e(type, data, ord)
+                    ORDER BY e.ord
+                )
+                SELECT (SELECT count(*) FROM handled)::int8, (SELECT count(*) FROM conv)::int8
+                """, logger: logger)
+            if generation == claim.generation {
+                if let waitUntil {
+                    try await tx.query("""
+                        UPDATE engine_queue SET due_at = \(waitUntil), lease_token = NULL, lease_until = NULL, failures = 0, last_error = NULL
+                        WHERE conversation_id = \(claim.conversationId)
+                        """, logger: logger)
+                } else {
+                    try await tx.query("DELETE FROM engine_queue WHERE conversation_id = \(claim.conversationId)", logger: logger)
+                }
+            } else {
+                // Messages arrived during the turn: the row stays due (the webhook set its time).
+                try await tx.query("""
+                    UPDATE engine_queue SET lease_token = NULL, lease_until = NULL, failures = 0, last_error = NULL,
+                        due_at = CASE WHEN \(waitUntil)::timestamptz IS NULL THEN due_at ELSE least(due_at, \(waitUntil)) END
+                    WHERE conversation_id = \(claim.conversationId)
+                    """, logger: logger)
+            }
+            return replies
+        }
+    }
+
+    static func payload(_ reply: BotReply) -> (type: String, json: String) {
+        if let choices = reply.choices, !choices.isEmpty {
+            let value: JSONValue = .object(["type": .string("choices"), "text": .object(["body": .string(reply.text)]),
+                                            "choices": .array(choices.map(JSONValue.string)), "node_id": .string(reply.nodeId)])
+            return ("interactive", (try? JSONColumn.encode(value)) ?? "{}")
+        }
+        let value: JSONValue = .object(["type": .string("text"), "text": .object(["body": .string(reply.text)]), "node_id": .string(reply.nodeId)])
+        return ("text", (try? JSONColumn.encode(value)) ?? "{}")
+    }
+
+    /// A turn failed (database, deadline): it is retried with backoff, and given up after
+    /// `maxFailures` (its messages stay for the agents, a `flow_failed` event says why).
+    func failed(_ claim: Claim, _ error: any Error) async {
+        let failures = claim.failures + 1
+        let message = String(Database.describe(error).prefix(500))
+        logger.error("engine turn failed", metadata: ["conversation": "\(claim.conversationId)", "failures": "\(failures)", "error": "\(message)"])
+        do {
+            if failures >= settings.maxFailures {
+                try await db.transaction(logger: logger) { tx in
+                    let rows = try await tx.query("""
+                        DELETE FROM engine_queue WHERE conversation_id = \(claim.conversationId) AND lease_token = \(claim.token) RETURNING 1
+                        """, logger: logger)
+                    guard try await rows.decode(Int.self).first(where: { _ in true }) != nil else { return }
+                    try await tx.query("""
+                        WITH handled AS (
+                            UPDATE chat_messages SET awaiting_bot = false WHERE conversation_id = \(claim.conversationId) AND awaiting_bot
+                        )
+                        INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
+                        VALUES (\(claim.tenantId), \(claim.conversationId), 'flow_failed',
+                                jsonb_build_object('error', \(message)::text, 'attempts', \(failures)))
+                        """, logger: logger)
+                }
+            } else {
+                let backoff = min(300, 1 << min(failures, 8))
+                try await db.query("""
+                    UPDATE engine_queue SET lease_token = NULL, lease_until = NULL, failures = \(failures), last_error = \(message),
+                        due_at = now() + make_interval(secs => \(backoff))
+                    WHERE conversation_id = \(claim.conversationId) AND lease_token = \(claim.token)
+                    """, logger: logger)
+            }
+        } catch {
+            // The lease expires on its own and the turn is taken over.
+            logger.warning("engine could not record a failed turn", metadata: ["error": "\(Database.describe(error))"])
+        }
+    }
+
+    // MARK: Sending
+
+    func send(_ replies: [QueuedReply], tenantId: UUID, conversationId: UUID) async {
+        guard !replies.isEmpty else { return }
+        let target: (to: String, sender: any MessageSender)
+        do {
+            let rows = try await db.query("""
+                SELECT a.provider_id, c.wa_id FROM active_conversations a JOIN customers c ON c.id = a.customer_id WHERE a.id = \(conversationId)
+                """, logger: logger)
+            guard let (providerId, waId) = try await rows.decode((UUID?, String).self).first(where: { _ in true }) else { return }
+            target = (waId, try await outbound.sender(tenantId: tenantId, preferring: providerId).sender)
+        } catch {
+            let failure = error as? AppError
+            for reply in replies {
+                await finish(reply.messageId, tenantId: tenantId, conversationId: conversationId,
+                             .failure(SendError(.unavailable, .meta, failure?.detail ?? Database.describe(error))))
+            }
+            return
+        }
+        for reply in replies {
+            do {
+                let rows = try await db.query("""
+                    UPDATE engine_outbox SET attempted_at = now() WHERE message_id = \(reply.messageId) AND attempted_at IS NULL RETURNING 1
+                    """, logger: logger)
+                // Gone: a recovery already dealt with it (and the ones after it).
+                guard try await rows.decode(Int.self).first(where: { _ in true }) != nil else { return }
+            } catch {
+                // Not marked, not sent: recovery sends it later.
+                logger.warning("engine could not mark a reply attempted", metadata: ["error": "\(Database.describe(error))"])
+                return
+            }
+            let result: Result<SendReceipt, SendError>
+            do {
+                if let choices = reply.reply.choices, !choices.isEmpty {
+                    result = .success(try await target.sender.sendChoices(to: target.to, text: reply.reply.text, choices: choices))
+                } else {
+                    result = .success(try await target.sender.sendText(to: target.to, text: reply.reply.text))
+                }
+            } catch {
+                result = .failure(error)
+            }
+            await finish(reply.messageId, tenantId: tenantId, conversationId: conversationId, result)
+        }
+    }
+
+    /// Records a reply's send outcome and takes it out of the outbox.
+    func finish(_ messageId: UUID, tenantId: UUID, conversationId: UUID, _ result: Result<SendReceipt, SendError>) async {
+        let wamid: String? = if case .success(let receipt) = result { receipt.providerMessageId } else { nil }
+        let error: SendError? = if case .failure(let error) = result { error } else { nil }
+        do {
+            try await db.query("""
+                WITH gone AS (DELETE FROM engine_outbox WHERE message_id = \(messageId) RETURNING 1),
+                sent AS (
+                    UPDATE chat_messages SET provider_message_id = \(wamid), updated_at = now(),
+                        status = CASE WHEN \(wamid)::text IS NULL THEN 'failed' ELSE coalesce((
+                            SELECT s.status FROM message_statuses s
+                            WHERE s.tenant_id = \(tenantId) AND s.provider_message_id = \(wamid)
+                              AND pytake_status_rank(s.status) > pytake_status_rank('sent')
+                            ORDER BY pytake_status_rank(s.status) DESC LIMIT 1), 'sent') END,
+                        error_code = \(error.map { $0.kind.rawValue + ($0.providerCode.map { ":" + $0 } ?? "") }),
+                        error_title = \(error.map { String($0.message.prefix(500)) })
+                    WHERE id = \(messageId) AND status = 'pending'
+                    RETURNING id
+                )
+                INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
+                SELECT \(tenantId), \(conversationId), CASE WHEN \(wamid)::text IS NULL THEN 'message_failed' ELSE 'message_sent' END,
+                       jsonb_build_object('message_id', id, 'by', 'bot')
+                FROM sent
+                """, logger: logger)
+        } catch {
+            logger.error("engine could not record a send outcome", metadata: ["message": "\(messageId)", "error": "\(Database.describe(error))"])
+        }
+    }
+
+    // MARK: Maintenance
+
+    /// Recovers replies a dead worker left in the outbox and sweeps expired cache entries.
+    private func maintain() async {
+        var round = 0
+        while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(min(5_000, max(500, settings.leaseSeconds * 250))))
+            if stopping.load(ordering: .relaxed) { break }
+            do {
+                _ = try await recoverOutbox()
+                round += 1
+                if round % 12 == 0 { _ = try await PostgresModuleCache.sweep(db: db, logger: logger) }
+            } catch {
+                logger.warning("engine maintenance failed", metadata: ["error": "\(Database.describe(error))"])
+            }
+        }
+    }
+
+    /// Replies whose worker's claim expired: those attempted are marked failed (they may or may
+    /// not have reached WhatsApp; sending again could duplicate them), the others are sent.
+    public func recoverOutbox() async throws -> Int {
+        let rows = try await db.query("""
+            UPDATE engine_outbox o SET claim_until = now() + make_interval(secs => \(settings.leaseSeconds))
+            WHERE seq IN (SELECT seq FROM engine_outbox WHERE claim_until < now() ORDER BY seq LIMIT 200 FOR UPDATE SKIP LOCKED)
+            RETURNING o.seq, o.message_id, o.tenant_id, o.conversation_id, o.attempted_at IS NOT NULL
+            """, logger: logger)
+        var found: [(seq: Int64, message: UUID, tenant: UUID, conversation: UUID, attempted: Bool)] = []
+        for try await row in rows.decode((Int64, UUID, UUID, UUID, Bool).self) { found.append(row) }
+        guard !found.isEmpty else { return 0 }
+        logger.warning("engine recovers replies left by a stopped worker", metadata: ["replies": "\(found.count)"])
+        var byConversation: [UUID: [(seq: Int64, message: UUID, tenant: UUID, conversation: UUID, attempted: Bool)]] = [:]
+        for item in found { byConversation[item.conversation, default: []].append(item) }
+        for (conversation, items) in byConversation {
+            let ordered = items.sorted { $0.seq < $1.seq }
+            var toSend: [QueuedReply] = []
+            for item in ordered {
+                if item.attempted {
+                    await finish(item.message, tenantId: item.tenant, conversationId: conversation, .failure(Self.interrupted))
+                } else if let reply = try await storedReply(item.message) {
+                    toSend.append(QueuedReply(messageId: item.message, reply: reply))
+                }
+            }
+            if let tenant = ordered.first?.tenant { await send(toSend, tenantId: tenant, conversationId: conversation) }
+        }
+        return found.count
+    }
+
+    static let interrupted = SendError(.unavailable, .meta,
+                                       "The sender stopped while sending; the reply may or may not have been delivered, so it is not sent again.")
+
+    func storedReply(_ messageId: UUID) async throws -> BotReply? {
+        let rows = try await db.query("SELECT body, payload::text FROM chat_messages WHERE id = \(messageId) AND status = 'pending'", logger: logger)
+        guard let (body, payload) = try await rows.decode((String?, String).self).first(where: { _ in true }) else { return nil }
+        let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8))
+        return BotReply(text: body ?? "", choices: value?["choices"]?.array?.compactMap(\.string), nodeId: value?["node_id"]?.string ?? "")
+    }
+}
