@@ -24,12 +24,15 @@ public final class FakeProviderServer: Sendable {
         case json(Int, String, headers: [String: String] = [:])
         /// Answers nothing for this long (to trip client timeouts).
         case hang(seconds: Int)
+        /// Meta's answer to a send, with a new message id each time (`wamid.fake-N`).
+        case metaSent
     }
 
     struct State {
         var recorded: [Recorded] = []
         var scripted: [String: [Reply]] = [:]
         var defaults: [String: Reply] = [:]
+        var sent = 0
     }
 
     private let state = Mutex(State())
@@ -99,7 +102,12 @@ public final class FakeProviderServer: Sendable {
                 state.scripted[path] = queue
                 return next
             }
-            return state.defaults[path] ?? .json(404, #"{"error":"nothing scripted for this path"}"#)
+            let reply = state.defaults[path] ?? .json(404, #"{"error":"nothing scripted for this path"}"#)
+            if case .metaSent = reply {
+                state.sent += 1
+                return .json(200, #"{"messaging_product":"whatsapp","messages":[{"id":"wamid.fake-\#(state.sent)"}]}"#)
+            }
+            return reply
         }
         switch reply {
         case .json(let status, let text, let extra):
@@ -109,6 +117,8 @@ public final class FakeProviderServer: Sendable {
         case .hang(let seconds):
             try await Task.sleep(for: .seconds(seconds))
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "{}")))
+        case .metaSent:
+            return Response(status: .internalServerError)
         }
     }
 }

@@ -33,11 +33,14 @@ public struct TestApp: Sendable {
     }
 
     /// Runs `body` against a router-level test client (no sockets); `.live` for a real HTTP server.
+    /// With `database`, the app uses that existing database and leaves it in place (several apps,
+    /// one after the other or at once, on one database); otherwise a fresh one, dropped afterwards.
     public static func run<T: Sendable>(
-        _ mode: TestingSetup = .router, overrides: [String: String] = [:],
+        _ mode: TestingSetup = .router, overrides: [String: String] = [:], database: DatabaseURL? = nil,
         _ body: @Sendable (TestApp, any TestClientProtocol) async throws -> T
     ) async throws -> T {
-        let url = try await TestPostgres.shared.makeDatabase()
+        let url: DatabaseURL
+        if let database { url = database } else { url = try await TestPostgres.shared.makeDatabase() }
         do {
             let settings = try settings(databaseURL: url, overrides: overrides)
             var logger = Logger(label: "pytake-test-server")
@@ -50,10 +53,10 @@ public struct TestApp: Sendable {
             app.addServices(services.backgroundServices)
             let testApp = TestApp(services: services, url: url)
             let result = try await app.test(mode) { client in try await body(testApp, client) }
-            try await TestPostgres.shared.dropDatabase(url)
+            if database == nil { try await TestPostgres.shared.dropDatabase(url) }
             return result
         } catch {
-            try? await TestPostgres.shared.dropDatabase(url)
+            if database == nil { try? await TestPostgres.shared.dropDatabase(url) }
             throw error
         }
     }
@@ -76,6 +79,21 @@ public struct TestApp: Sendable {
         try await services.auth.startSession(
             for: Identity(userId: user.id, email: user.email, role: user.role, tenantId: user.tenantId), requestId: nil
         ).accessToken
+    }
+
+    /// Waits until `condition` holds (the flow engine works asynchronously); false after `timeout`.
+    public static func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return try await condition()
+    }
+
+    /// A single integer from `sql`.
+    public func scalar(_ sql: String) async throws -> Int {
+        try await db.query(PostgresQuery(unsafeSQL: sql), logger: services.logger).decode(Int.self).first(where: { _ in true }) ?? -1
     }
 
     public func count(_ table: String) async throws -> Int {

@@ -112,6 +112,7 @@ public final class FlowEngine: Service, Sendable {
                     do {
                         claimed = try await claim(limit: min(free, 64))
                     } catch {
+                        if stopping.load(ordering: .relaxed) || Task.isCancelled { break }
                         logger.warning("engine could not claim turns", metadata: ["error": "\(Database.describe(error))"])
                         await sleep(upTo: .seconds(1))
                         continue
@@ -186,6 +187,8 @@ public final class FlowEngine: Service, Sendable {
             guard let committed = try await commit(claim, outcome) else { return }
             await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId)
         } catch {
+            // Stopping: the lease expires and another worker (or this one, restarted) takes the turn over.
+            if error is CancellationError || Task.isCancelled { return }
             await failed(claim, error)
         }
     }
@@ -538,6 +541,7 @@ public final class FlowEngine: Service, Sendable {
                 round += 1
                 if round % 12 == 0 { _ = try await PostgresModuleCache.sweep(db: db, logger: logger) }
             } catch {
+                if stopping.load(ordering: .relaxed) || Task.isCancelled { break }
                 logger.warning("engine maintenance failed", metadata: ["error": "\(Database.describe(error))"])
             }
         }
