@@ -46,16 +46,32 @@ public struct FlowDefinition: Sendable, Equatable, Codable {
         public var type: String
         public var config: [String: JSONValue]?
         public var position: Position?
+        public init(id: String, type: String, config: [String: JSONValue]? = nil, position: Position? = nil) {
+            self.id = id
+            self.type = type
+            self.config = config
+            self.position = position
+        }
     }
 
     public struct Edge: Sendable, Equatable, Codable {
         public var from: String
         public var outcome: String
         public var to: String
+        public init(from: String, outcome: String, to: String) {
+            self.from = from
+            self.outcome = outcome
+            self.to = to
+        }
     }
 
     public var nodes: [Node]
     public var edges: [Edge]
+
+    public init(nodes: [Node], edges: [Edge]) {
+        self.nodes = nodes
+        self.edges = edges
+    }
 
     public static let empty = FlowDefinition(nodes: [Node(id: "start", type: "start", config: [:], position: Position(x: 0, y: 0))], edges: [])
 

@@ -292,7 +292,7 @@ public struct FlowRunner: Sendable {
     }
 
     /// A `condition` node: text comparisons ignore case and surrounding spaces; greater/less compare numbers.
-    static func evaluate(_ config: [String: JSONValue], _ variables: [String: JSONValue]) -> Bool {
+    public static func evaluate(_ config: [String: JSONValue], _ variables: [String: JSONValue]) -> Bool {
         let name = config["variable"]?.string ?? ""
         let value = variables[name]
         let op = config["operator"]?.string ?? ""

@@ -129,7 +129,8 @@ extension FlowEngine: FlowTester {
         let tenant = try await tenants.get(tenantId)
         let clock = Mutex(Date())
         let lines = Mutex<[ChatLine]>([])
-        let invoker = moduleInvoker(tenantId: tenantId, conversationId: nil, settings: tenant.modules, cache: MemoryModuleCache(),
+        // A conversation of its own, for conversation-scoped module state (the simulation's cache).
+        let invoker = moduleInvoker(tenantId: tenantId, conversationId: UUID(), settings: tenant.modules, cache: MemoryModuleCache(),
                                     history: { limit in lines.withLock { Array($0.suffix(limit)) } }, simulation: true)
         let runner = FlowRunner(modules: invoker, now: { clock.withLock { $0 } }, trace: true)
         var result = Simulation()
