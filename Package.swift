@@ -103,6 +103,16 @@ let package = Package(
             path: "bench/SignInBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "pytake-bench-engine",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "bench/EngineBench",
+            swiftSettings: swiftSettings
+        ),
 
         .testTarget(
             name: "PyTakeCoreTests",
