@@ -394,4 +394,26 @@ import Testing
             #expect(try await env.app.scalar("SELECT count(*)::int8 FROM chat_messages WHERE direction = 'outbound' AND tenant_id = '\(env.f.b)'") == 0)
         }
     }
+
+    @Test func aiReplyAnswersWithTheConversationAsContext() async throws {
+        try await Self.withEngine { env in
+            env.fake.setDefault("/v1/chat/completions", .json(200, #"{"choices":[{"message":{"content":"Seu pedido sai hoje."}}]}"#))
+            let patched = try await env.client.call(.patch, "/api/v1/tenants/\(env.f.a)", token: env.f.token(.adminA), json: ["tools_config": [
+                "ai": ["base_url": env.fake.baseURL, "model": "gpt-test", "key": "sk-engine-test-1234", "system_prompt": "Seja breve."],
+            ]])
+            #expect(patched.status == .ok, "\(patched.text)")
+            try await env.publish("AI", nodes: [
+                Self.node("start", "start"),
+                Self.node("ai", "module", ["module": "ai_reply", "with": ["history": 5], "save_as": "answer"]),
+                Self.node("sorry", "send_message", ["text": "no AI today"]),
+                Self.node("end", "end"),
+            ], edges: [Self.edge("start", "ai"), Self.edge("ai", "end", "success"), Self.edge("ai", "sorry", "error")])
+            try await env.say("Onde está meu pedido?")
+            #expect(try await env.waitForSent(1) == ["Seu pedido sai hoje."])
+            let request = try #require(env.fake.requests(to: "/v1/chat/completions").first)
+            #expect(request.headers["authorization"] == "Bearer sk-engine-test-1234")
+            let messages = (request.json["messages"] as? [[String: Any]] ?? []).map { "\($0["role"] ?? ""): \($0["content"] ?? "")" }
+            #expect(messages == ["system: Seja breve.", "user: Onde está meu pedido?"])
+        }
+    }
 }

@@ -38,10 +38,16 @@ public final class WebhookIngestor: Service, Sendable {
     let writers: Int
     let batchMax: Int
     private let state = Mutex(State())
-    private let storedHook = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Boxed: a closure kept directly in a Mutex is re-abstracted in place on every access, growing
+    /// a chain of thunks (measured: the engine benchmark slowed down over time).
+    final class Hook: Sendable {
+        let call: @Sendable () -> Void
+        init(_ call: @escaping @Sendable () -> Void) { self.call = call }
+    }
+    private let storedHook = Mutex<Hook?>(nil)
 
     /// Called after messages were stored (the flow engine wakes up).
-    public func onStored(_ hook: @escaping @Sendable () -> Void) { storedHook.withLock { $0 = hook } }
+    public func onStored(_ hook: @escaping @Sendable () -> Void) { storedHook.withLock { $0 = Hook(hook) } }
 
     /// How long one batch may take before it is abandoned (the database is away or stuck).
     let writeTimeout: Duration
@@ -146,7 +152,7 @@ public final class WebhookIngestor: Service, Sendable {
         }
         do {
             let stored = try await storeWithTimeout(combined)
-            if !stored.isEmpty { storedHook.withLock { $0 }?() }
+            if !stored.isEmpty, let hook = storedHook.withLock({ $0 }) { hook.call() }
             // Attribute each stored message to the first delivery that carried it (concurrent
             // redeliveries of one message share a batch; only one of them stored it).
             var unclaimed = stored

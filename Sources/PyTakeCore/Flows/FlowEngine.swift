@@ -179,13 +179,15 @@ public final class FlowEngine: Service, Sendable {
         var state: FlowState?
         var keepState: Bool
         var handoff: FlowRunner.Handoff?
+        /// The customer's number and the provider instance they wrote to.
+        var recipient: (to: String, providerId: UUID?)?
     }
 
     func process(_ claim: Claim) async {
         do {
             let outcome = try await withDeadline(.seconds(max(1, settings.leaseSeconds - 2))) { try await self.turn(claim) }
             guard let committed = try await commit(claim, outcome) else { return }
-            await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId)
+            await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId, recipient: outcome.recipient)
         } catch {
             // Stopping: the lease expires and another worker (or this one, restarted) takes the turn over.
             if error is CancellationError || Task.isCancelled { return }
@@ -264,7 +266,7 @@ public final class FlowEngine: Service, Sendable {
         let runner = FlowRunner(modules: moduleInvoker(tenantId: claim.tenantId, conversationId: claim.conversationId, settings: tenant.modules))
         let result = await runner.turn(definition: definition!, flowId: flow.id, version: flow.version, state: state, input: input, context: context)
         return Outcome(handled: handled, replies: result.replies, events: result.events, state: result.state, keepState: false,
-                       handoff: result.handoff)
+                       handoff: result.handoff, recipient: (loaded.waId, loaded.providerId))
     }
 
     /// Module runs for the engine: the node's timeout (`timeout_ms`, default 10 s) and retry policy
@@ -327,85 +329,92 @@ public final class FlowEngine: Service, Sendable {
         var reply: BotReply
     }
 
-    /// Records the turn; nil when the lease was lost (another worker took the conversation over).
+    /// Records the turn in one statement (atomic without a transaction block: one round trip);
+    /// nil when the lease was lost (another worker took the conversation over).
+    ///
+    /// The queue row and the conversation are locked first. When an agent paused the bot while
+    /// the turn ran, the turn says nothing and leaves the flow where it was (its messages are
+    /// still handled). The queue row goes away unless messages arrived meanwhile (the generation
+    /// moved) or a `wait` node set a timer.
     func commit(_ claim: Claim, _ outcome: Outcome) async throws -> [QueuedReply]? {
-        try await db.transaction(logger: logger) { tx -> [QueuedReply]? in
-            let rows = try await tx.query("""
-                SELECT q.generation, a.bot_paused FROM engine_queue q JOIN active_conversations a ON a.id = q.conversation_id
-                WHERE q.conversation_id = \(claim.conversationId) AND q.lease_token = \(claim.token)
-                FOR UPDATE
-                """, logger: logger)
-            guard let (generation, pausedNow) = try await rows.decode((Int64, Bool).self).first(where: { _ in true }) else {
-                logger.warning("engine lease lost; the turn is discarded", metadata: ["conversation": "\(claim.conversationId)"])
-                return nil
-            }
-            var outcome = outcome
-            if pausedNow && !outcome.keepState {
-                // An agent took over while the turn ran: it says nothing and leaves the flow where it was.
-                outcome = Outcome(handled: outcome.handled, keepState: true)
-            }
-            let replies = outcome.replies.map { QueuedReply(messageId: UUID(), reply: $0) }
-            let payloads = replies.map { Self.payload($0.reply) }
-            let waitUntil = outcome.keepState ? nil : outcome.state?.waitUntil
-            try await tx.query("""
-                WITH handled AS (
-                    UPDATE chat_messages SET awaiting_bot = false WHERE id = ANY(\(outcome.handled)::uuid[]) AND awaiting_bot RETURNING 1
-                ),
-                conv AS (
-                    UPDATE active_conversations SET
-                        flow_state = CASE WHEN \(outcome.keepState) THEN flow_state ELSE \(outcome.state?.json)::jsonb END,
-                        bot_paused = bot_paused OR \(outcome.handoff != nil),
-                        assignee_id = coalesce(\(outcome.handoff?.assignee)::uuid, assignee_id),
-                        last_outbound_at = CASE WHEN \(replies.count) > 0 THEN now() ELSE last_outbound_at END,
-                        last_message_at = CASE WHEN \(replies.count) > 0 THEN greatest(last_message_at, now()) ELSE last_message_at END,
-                        updated_at = now()
-                    WHERE id = \(claim.conversationId)
-                    RETURNING tenant_id, customer_id
-                ),
-                msgs AS (
-                    INSERT INTO chat_messages (id, tenant_id, conversation_id, customer_id, direction, type, body, payload, status, occurred_at)
-                    SELECT r.id, conv.tenant_id, \(claim.conversationId), conv.customer_id, 'outbound', r.type, r.body, r.payload::jsonb, 'pending',
-                           clock_timestamp()
-                    FROM conv, unnest(\(replies.map(\.messageId))::uuid[], \(payloads.map(\.type))::text[], \(replies.map(\.reply.text))::text[],
+        let replies = outcome.replies.map { QueuedReply(messageId: UUID(), reply: $0) }
+        let payloads = replies.map { Self.payload($0.reply) }
+        let waitUntil = outcome.keepState ? nil : outcome.state?.waitUntil
+        let rows = try await db.query("""
+            WITH lease AS (
+                SELECT generation FROM engine_queue
+                WHERE conversation_id = \(claim.conversationId) AND lease_token = \(claim.token) FOR UPDATE
+            ),
+            locked AS (
+                SELECT a.tenant_id, a.customer_id, (\(outcome.keepState) OR NOT a.bot_paused) AS go
+                FROM active_conversations a WHERE a.id = \(claim.conversationId) AND EXISTS (SELECT 1 FROM lease) FOR UPDATE
+            ),
+            handled AS (
+                UPDATE chat_messages SET awaiting_bot = false
+                WHERE id = ANY(\(outcome.handled)::uuid[]) AND awaiting_bot AND EXISTS (SELECT 1 FROM locked)
+                RETURNING 1
+            ),
+            conv AS (
+                UPDATE active_conversations a SET
+                    flow_state = CASE WHEN \(outcome.keepState) THEN a.flow_state ELSE \(outcome.state?.json)::jsonb END,
+                    bot_paused = a.bot_paused OR \(outcome.handoff != nil),
+                    assignee_id = coalesce(\(outcome.handoff?.assignee)::uuid, a.assignee_id),
+                    last_outbound_at = CASE WHEN \(replies.count) > 0 THEN now() ELSE a.last_outbound_at END,
+                    last_message_at = CASE WHEN \(replies.count) > 0 THEN greatest(a.last_message_at, now()) ELSE a.last_message_at END,
+                    updated_at = now()
+                FROM locked WHERE a.id = \(claim.conversationId) AND locked.go
+                RETURNING a.id
+            ),
+            msgs AS (
+                INSERT INTO chat_messages (id, tenant_id, conversation_id, customer_id, direction, type, body, payload, status, occurred_at)
+                SELECT r.id, l.tenant_id, \(claim.conversationId), l.customer_id, 'outbound', r.type, r.body, r.payload::jsonb, 'pending',
+                       clock_timestamp()
+                FROM locked l, unnest(\(replies.map(\.messageId))::uuid[], \(payloads.map(\.type))::text[], \(replies.map(\.reply.text))::text[],
                                       \(payloads.map(\.json))::text[]) WITH ORDINALITY AS r(id, type, body, payload, ord)
-                    ORDER BY r.ord
-                    RETURNING id
-                ),
-                outbox AS (
-                    INSERT INTO engine_outbox (message_id, tenant_id, conversation_id, claim_until)
-                    SELECT r.id, \(claim.tenantId), \(claim.conversationId), now() + make_interval(secs => \(settings.leaseSeconds))
-                    FROM unnest(\(replies.map(\.messageId))::uuid[]) WITH ORDINALITY AS r(id, ord)
-                    WHERE EXISTS (SELECT 1 FROM msgs)
-                    ORDER BY r.ord
-                ),
-                events AS (
-                    INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
-                    SELECT \(claim.tenantId), \(claim.conversationId), e.type, e.data::jsonb
-                    FROM unnest(\(outcome.events.map(\.type))::text[], \(outcome.events.map { (try? JSONColumn.encode($0.data)) ?? "{}" })::text[])
-                        WITH ORDINALITY AS e(type, data, ord)
-                    ORDER BY e.ord
-                )
-                SELECT (SELECT count(*) FROM handled)::int8, (SELECT count(*) FROM conv)::int8
-                """, logger: logger)
-            if generation == claim.generation {
-                if let waitUntil {
-                    try await tx.query("""
-                        UPDATE engine_queue SET due_at = \(waitUntil), lease_token = NULL, lease_until = NULL, failures = 0, last_error = NULL
-                        WHERE conversation_id = \(claim.conversationId)
-                        """, logger: logger)
-                } else {
-                    try await tx.query("DELETE FROM engine_queue WHERE conversation_id = \(claim.conversationId)", logger: logger)
-                }
-            } else {
-                // Messages arrived during the turn: the row stays due (the webhook set its time).
-                try await tx.query("""
-                    UPDATE engine_queue SET lease_token = NULL, lease_until = NULL, failures = 0, last_error = NULL,
-                        due_at = CASE WHEN \(waitUntil)::timestamptz IS NULL THEN due_at ELSE least(due_at, \(waitUntil)) END
-                    WHERE conversation_id = \(claim.conversationId)
-                    """, logger: logger)
-            }
-            return replies
+                WHERE l.go
+                ORDER BY r.ord
+                RETURNING id
+            ),
+            outbox AS (
+                INSERT INTO engine_outbox (message_id, tenant_id, conversation_id, claim_until)
+                SELECT r.id, \(claim.tenantId), \(claim.conversationId), now() + make_interval(secs => \(settings.leaseSeconds))
+                FROM unnest(\(replies.map(\.messageId))::uuid[]) WITH ORDINALITY AS r(id, ord)
+                WHERE r.id IN (SELECT id FROM msgs)
+                ORDER BY r.ord
+            ),
+            events AS (
+                INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
+                SELECT \(claim.tenantId), \(claim.conversationId), e.type, e.data::jsonb
+                FROM locked l, unnest(\(outcome.events.map(\.type))::text[], \(outcome.events.map { (try? JSONColumn.encode($0.data)) ?? "{}" })::text[])
+                    WITH ORDINALITY AS e(type, data, ord)
+                WHERE l.go
+                ORDER BY e.ord
+            ),
+            dequeued AS (
+                DELETE FROM engine_queue q USING lease
+                WHERE q.conversation_id = \(claim.conversationId) AND lease.generation = \(claim.generation)
+                  AND NOT (\(waitUntil)::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM conv))
+                RETURNING 1
+            ),
+            requeued AS (
+                -- Messages arrived during the turn (the row stays due: the webhook set its time), or a timer runs.
+                UPDATE engine_queue q SET lease_token = NULL, lease_until = NULL, failures = 0, last_error = NULL,
+                    due_at = CASE WHEN \(waitUntil)::timestamptz IS NULL OR NOT EXISTS (SELECT 1 FROM conv) THEN q.due_at
+                                  WHEN lease.generation = \(claim.generation) THEN \(waitUntil)::timestamptz
+                                  ELSE least(q.due_at, \(waitUntil)::timestamptz) END
+                FROM lease
+                WHERE q.conversation_id = \(claim.conversationId)
+                  AND NOT (lease.generation = \(claim.generation) AND NOT (\(waitUntil)::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM conv)))
+                RETURNING 1
+            )
+            SELECT EXISTS (SELECT 1 FROM lease), coalesce((SELECT go FROM locked), false),
+                   (SELECT count(*) FROM handled)::int8 + (SELECT count(*) FROM dequeued)::int8 + (SELECT count(*) FROM requeued)::int8
+            """, logger: logger)
+        guard let (leased, go, _) = try await rows.decode((Bool, Bool, Int).self).first(where: { _ in true }), leased else {
+            logger.warning("engine lease lost; the turn is discarded", metadata: ["conversation": "\(claim.conversationId)"])
+            return nil
         }
+        return go ? replies : []
     }
 
     static func payload(_ reply: BotReply) -> (type: String, json: String) {
@@ -456,55 +465,60 @@ public final class FlowEngine: Service, Sendable {
 
     // MARK: Sending
 
-    func send(_ replies: [QueuedReply], tenantId: UUID, conversationId: UUID) async {
+    /// Sends committed replies in order. Bookkeeping is one statement per reply: it records the
+    /// previous reply's outcome and marks this one attempted just before it leaves.
+    func send(_ replies: [QueuedReply], tenantId: UUID, conversationId: UUID, recipient: (to: String, providerId: UUID?)? = nil) async {
         guard !replies.isEmpty else { return }
-        let target: (to: String, sender: any MessageSender)
+        let sender: any MessageSender
+        let to: String
         do {
-            let rows = try await db.query("""
-                SELECT a.provider_id, c.wa_id FROM active_conversations a JOIN customers c ON c.id = a.customer_id WHERE a.id = \(conversationId)
-                """, logger: logger)
-            guard let (providerId, waId) = try await rows.decode((UUID?, String).self).first(where: { _ in true }) else { return }
-            target = (waId, try await outbound.sender(tenantId: tenantId, preferring: providerId).sender)
-        } catch {
-            let failure = error as? AppError
-            for reply in replies {
-                await finish(reply.messageId, tenantId: tenantId, conversationId: conversationId,
-                             .failure(SendError(.unavailable, .meta, failure?.detail ?? Database.describe(error))))
+            var target = recipient
+            if target == nil {
+                let rows = try await db.query("""
+                    SELECT c.wa_id, a.provider_id FROM active_conversations a JOIN customers c ON c.id = a.customer_id WHERE a.id = \(conversationId)
+                    """, logger: logger)
+                target = try await rows.decode((String, UUID?).self).first(where: { _ in true }).map { ($0.0, $0.1) }
             }
+            guard let target else { return }
+            to = target.to
+            sender = try await outbound.sender(tenantId: tenantId, preferring: target.providerId).sender
+        } catch {
+            let failure = SendError(.unavailable, .meta, (error as? AppError)?.detail ?? Database.describe(error))
+            for reply in replies { _ = await record(finishing: (reply.messageId, .failure(failure)), attempting: nil, tenantId: tenantId, conversationId: conversationId) }
             return
         }
+        var previous: (UUID, Result<SendReceipt, SendError>)?
         for reply in replies {
-            do {
-                let rows = try await db.query("""
-                    UPDATE engine_outbox SET attempted_at = now() WHERE message_id = \(reply.messageId) AND attempted_at IS NULL RETURNING 1
-                    """, logger: logger)
-                // Gone: a recovery already dealt with it (and the ones after it).
-                guard try await rows.decode(Int.self).first(where: { _ in true }) != nil else { return }
-            } catch {
-                // Not marked, not sent: recovery sends it later.
-                logger.warning("engine could not mark a reply attempted", metadata: ["error": "\(Database.describe(error))"])
-                return
-            }
+            // Not marked (gone, or the database is away): a recovery deals with it and the ones after it.
+            guard await record(finishing: previous, attempting: reply.messageId, tenantId: tenantId, conversationId: conversationId) else { return }
             let result: Result<SendReceipt, SendError>
             do {
                 if let choices = reply.reply.choices, !choices.isEmpty {
-                    result = .success(try await target.sender.sendChoices(to: target.to, text: reply.reply.text, choices: choices))
+                    result = .success(try await sender.sendChoices(to: to, text: reply.reply.text, choices: choices))
                 } else {
-                    result = .success(try await target.sender.sendText(to: target.to, text: reply.reply.text))
+                    result = .success(try await sender.sendText(to: to, text: reply.reply.text))
                 }
             } catch {
                 result = .failure(error)
             }
-            await finish(reply.messageId, tenantId: tenantId, conversationId: conversationId, result)
+            previous = (reply.messageId, result)
         }
+        _ = await record(finishing: previous, attempting: nil, tenantId: tenantId, conversationId: conversationId)
     }
 
-    /// Records a reply's send outcome and takes it out of the outbox.
-    func finish(_ messageId: UUID, tenantId: UUID, conversationId: UUID, _ result: Result<SendReceipt, SendError>) async {
-        let wamid: String? = if case .success(let receipt) = result { receipt.providerMessageId } else { nil }
-        let error: SendError? = if case .failure(let error) = result { error } else { nil }
+    /// Records a reply's send outcome (taking it out of the outbox) and marks the next one attempted;
+    /// returns whether the next one was marked.
+    func record(finishing: (UUID, Result<SendReceipt, SendError>)?, attempting next: UUID?, tenantId: UUID, conversationId: UUID) async -> Bool {
+        let messageId = finishing?.0
+        var wamid: String?
+        var error: SendError?
+        switch finishing?.1 {
+        case .success(let receipt)?: wamid = receipt.providerMessageId
+        case .failure(let failure)?: error = failure
+        case nil: break
+        }
         do {
-            try await db.query("""
+            let rows = try await db.query("""
                 WITH gone AS (DELETE FROM engine_outbox WHERE message_id = \(messageId) RETURNING 1),
                 sent AS (
                     UPDATE chat_messages SET provider_message_id = \(wamid), updated_at = now(),
@@ -517,14 +531,23 @@ public final class FlowEngine: Service, Sendable {
                         error_title = \(error.map { String($0.message.prefix(500)) })
                     WHERE id = \(messageId) AND status = 'pending'
                     RETURNING id
+                ),
+                logged AS (
+                    INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
+                    SELECT \(tenantId), \(conversationId), CASE WHEN \(wamid)::text IS NULL THEN 'message_failed' ELSE 'message_sent' END,
+                           jsonb_build_object('message_id', id, 'by', 'bot')
+                    FROM sent
+                ),
+                attempt AS (
+                    UPDATE engine_outbox SET attempted_at = now() WHERE message_id = \(next) AND attempted_at IS NULL RETURNING 1
                 )
-                INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
-                SELECT \(tenantId), \(conversationId), CASE WHEN \(wamid)::text IS NULL THEN 'message_failed' ELSE 'message_sent' END,
-                       jsonb_build_object('message_id', id, 'by', 'bot')
-                FROM sent
+                SELECT EXISTS (SELECT 1 FROM attempt), (SELECT count(*) FROM gone)::int8
                 """, logger: logger)
+            for try await (attempted, _) in rows.decode((Bool, Int).self) { return attempted }
+            return false
         } catch {
-            logger.error("engine could not record a send outcome", metadata: ["message": "\(messageId)", "error": "\(Database.describe(error))"])
+            logger.error("engine could not record a send", metadata: ["message": "\(messageId?.uuidString ?? "-")", "error": "\(Database.describe(error))"])
+            return false
         }
     }
 
@@ -566,7 +589,7 @@ public final class FlowEngine: Service, Sendable {
             var toSend: [QueuedReply] = []
             for item in ordered {
                 if item.attempted {
-                    await finish(item.message, tenantId: item.tenant, conversationId: conversation, .failure(Self.interrupted))
+                    _ = await record(finishing: (item.message, .failure(Self.interrupted)), attempting: nil, tenantId: item.tenant, conversationId: conversation)
                 } else if let reply = try await storedReply(item.message) {
                     toSend.append(QueuedReply(messageId: item.message, reply: reply))
                 }
