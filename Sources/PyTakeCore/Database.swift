@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 public enum Database {
     /// A pool for `url`; run it with `client.run()` (as a service or in a task group).
@@ -153,5 +154,52 @@ extension Database {
             defer { group.cancelAll() }
             return try await body(client)
         }
+    }
+}
+
+/// A statement of a hot path, prepared once per connection (parsed and planned once) instead of
+/// on every call: the engine's and the webhook's statements are large CTEs whose parse and plan
+/// cost more than their execution. `Key` names the statement; its SQL is the text of the
+/// interpolated `PostgresQuery`, which is the same on every call (only bindings vary).
+struct Prepared<Key>: PostgresPreparedStatement {
+    static var name: String { "pytake_" + String(describing: Key.self) }
+    static var sql: String { PreparedSQL.text(name) }
+    let bindings: PostgresBindings
+    func makeBindings() throws -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+enum PreparedSQL {
+    private static let texts = Mutex<[String: String]>([:])
+
+    static func register(_ name: String, _ sql: String) {
+        texts.withLock { texts in
+            if let known = texts[name] {
+                precondition(known == sql, "prepared statement \(name) changed its text between calls")
+            } else {
+                texts[name] = sql
+            }
+        }
+    }
+
+    static func text(_ name: String) -> String { texts.withLock { $0[name] ?? "" } }
+}
+
+extension PostgresClient {
+    /// Runs `query` as the prepared statement named by `key`.
+    func prepared<Key>(_ key: Key.Type, _ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        PreparedSQL.register(Prepared<Key>.name, query.sql)
+        var rows: [PostgresRow] = []
+        for try await row in try await execute(Prepared<Key>(bindings: query.binds), logger: logger) { rows.append(row) }
+        return rows
+    }
+}
+
+extension PostgresConnection {
+    func prepared<Key>(_ key: Key.Type, _ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        PreparedSQL.register(Prepared<Key>.name, query.sql)
+        var rows: [PostgresRow] = []
+        for try await row in try await execute(Prepared<Key>(bindings: query.binds), logger: logger) { rows.append(row) }
+        return rows
     }
 }

@@ -221,7 +221,7 @@ public final class WebhookIngestor: Service, Sendable {
             var inserted: Set<Key> = []
             if !batch.messages.isEmpty {
                 let m = batch.messages
-                let rows = try await tx.query("""
+                let rows = try await tx.prepared(IngestMessages.self, """
                     WITH input AS (
                         SELECT tenant_id, provider_id, wa_id, nullif(profile_name, '') AS profile_name, wamid, type,
                                nullif(body, '') AS body, payload, occurred_at, ord
@@ -286,11 +286,14 @@ public final class WebhookIngestor: Service, Sendable {
                     )
                     SELECT msg.tenant_id, msg.provider_message_id, (SELECT count(*) FROM ev)::int8 + (SELECT count(*) FROM queued)::int8 FROM msg
                     """, logger: logger)
-                for try await (tenant, wamid, _) in rows.decode((UUID, String, Int).self) { inserted.insert(Key(tenant, wamid)) }
+                for row in rows {
+                    let (tenant, wamid, _) = try row.decode((UUID, String, Int).self)
+                    inserted.insert(Key(tenant, wamid))
+                }
             }
             if !batch.statuses.isEmpty {
                 let s = batch.statuses
-                try await tx.query("""
+                _ = try await tx.prepared(IngestStatuses.self, """
                     WITH input AS (
                         SELECT tenant_id, wamid, status, nullif(error_code, '') AS error_code, nullif(error_title, '') AS error_title, occurred_at
                         FROM unnest(\(s.map(\.tenantId))::uuid[], \(s.map(\.wamid))::text[], \(s.map(\.status))::text[],
@@ -320,3 +323,7 @@ public final class WebhookIngestor: Service, Sendable {
         }
     }
 }
+
+/// The webhook's statements, prepared once per connection.
+enum IngestMessages {}
+enum IngestStatuses {}

@@ -136,7 +136,7 @@ public final class FlowEngine: Service, Sendable {
 
     func claim(limit: Int) async throws -> [Claim] {
         let token = UUID()
-        let rows = try await db.query("""
+        let rows = try await db.prepared(EngineClaim.self, """
             WITH due AS (
                 SELECT conversation_id FROM engine_queue
                 WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
@@ -147,7 +147,8 @@ public final class FlowEngine: Service, Sendable {
             RETURNING q.conversation_id, q.tenant_id, q.generation, q.failures
             """, logger: logger)
         var claims: [Claim] = []
-        for try await (conversation, tenant, generation, failures) in rows.decode((UUID, UUID, Int64, Int).self) {
+        for row in rows {
+            let (conversation, tenant, generation, failures) = try row.decode((UUID, UUID, Int64, Int).self)
             claims.append(Claim(conversationId: conversation, tenantId: tenant, generation: generation, failures: failures, token: token))
         }
         return claims
@@ -213,7 +214,7 @@ public final class FlowEngine: Service, Sendable {
     }
 
     func load(_ conversationId: UUID) async throws -> Loaded? {
-        let rows = try await db.query("""
+        let rows = try await db.prepared(EngineLoad.self, """
             SELECT a.status = 'open', a.bot_paused, a.flow_state::text, a.provider_id, c.wa_id, c.profile_name, c.erased_at IS NOT NULL,
                    coalesce((SELECT json_agg(json_build_object('id', m.id, 'body', m.body, 'type', m.type) ORDER BY m.created_at, m.id)
                              FROM chat_messages m WHERE m.conversation_id = a.id AND m.awaiting_bot), '[]')::text
@@ -221,7 +222,7 @@ public final class FlowEngine: Service, Sendable {
             WHERE a.id = \(conversationId)
             """, logger: logger)
         typealias Row = (Bool, Bool, String?, UUID?, String, String?, Bool, String)
-        guard let r = try await rows.decode(Row.self).first(where: { _ in true }) else { return nil }
+        guard let r = try rows.first?.decode(Row.self) else { return nil }
         let messages = (try? JSONDecoder().decode([Pending].self, from: Data(r.7.utf8))) ?? []
         return Loaded(open: r.0, paused: r.1, state: FlowState.decode(r.2), providerId: r.3, waId: r.4, customerName: r.5,
                       erased: r.6, messages: messages)
@@ -340,7 +341,7 @@ public final class FlowEngine: Service, Sendable {
         let replies = outcome.replies.map { QueuedReply(messageId: UUID(), reply: $0) }
         let payloads = replies.map { Self.payload($0.reply) }
         let waitUntil = outcome.keepState ? nil : outcome.state?.waitUntil
-        let rows = try await db.query("""
+        let rows = try await db.prepared(EngineCommit.self, """
             WITH lease AS (
                 SELECT generation FROM engine_queue
                 WHERE conversation_id = \(claim.conversationId) AND lease_token = \(claim.token) FOR UPDATE
@@ -410,7 +411,7 @@ public final class FlowEngine: Service, Sendable {
             SELECT EXISTS (SELECT 1 FROM lease), coalesce((SELECT go FROM locked), false),
                    (SELECT count(*) FROM handled)::int8 + (SELECT count(*) FROM dequeued)::int8 + (SELECT count(*) FROM requeued)::int8
             """, logger: logger)
-        guard let (leased, go, _) = try await rows.decode((Bool, Bool, Int).self).first(where: { _ in true }), leased else {
+        guard let (leased, go, _) = try rows.first?.decode((Bool, Bool, Int).self), leased else {
             logger.warning("engine lease lost; the turn is discarded", metadata: ["conversation": "\(claim.conversationId)"])
             return nil
         }
@@ -518,7 +519,7 @@ public final class FlowEngine: Service, Sendable {
         case nil: break
         }
         do {
-            let rows = try await db.query("""
+            let rows = try await db.prepared(EngineRecord.self, """
                 WITH gone AS (DELETE FROM engine_outbox WHERE message_id = \(messageId) RETURNING 1),
                 sent AS (
                     UPDATE chat_messages SET provider_message_id = \(wamid), updated_at = now(),
@@ -543,8 +544,9 @@ public final class FlowEngine: Service, Sendable {
                 )
                 SELECT EXISTS (SELECT 1 FROM attempt), (SELECT count(*) FROM gone)::int8
                 """, logger: logger)
-            for try await (attempted, _) in rows.decode((Bool, Int).self) { return attempted }
-            return false
+            guard let row = rows.first else { return false }
+            let (attempted, _) = try row.decode((Bool, Int).self)
+            return attempted
         } catch {
             logger.error("engine could not record a send", metadata: ["message": "\(messageId?.uuidString ?? "-")", "error": "\(Database.describe(error))"])
             return false
@@ -609,3 +611,9 @@ public final class FlowEngine: Service, Sendable {
         return BotReply(text: body ?? "", choices: value?["choices"]?.array?.compactMap(\.string), nodeId: value?["node_id"]?.string ?? "")
     }
 }
+
+/// The engine's hot statements, prepared once per connection.
+enum EngineClaim {}
+enum EngineLoad {}
+enum EngineCommit {}
+enum EngineRecord {}
