@@ -27,6 +27,7 @@ public final class FlowEngine: Service, Sendable {
     let http: HTTPClient
     private let stopping = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
+    private let recorder = Mutex<(items: [Finished], waiter: CheckedContinuation<Void, Never>?, stopped: Bool)>(([], nil, false))
     private let signal = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
     public init(db: PostgresClient, logger: Logger, settings: EngineSettings, catalog: FlowCatalog, tenants: EngineTenantSettings,
@@ -83,8 +84,16 @@ public final class FlowEngine: Service, Sendable {
         }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.dispatch() }
-                group.addTask { await self.maintain() }
+                group.addTask { await self.recordLoop() }
+                group.addTask {
+                    await withTaskGroup(of: Void.self) { workers in
+                        workers.addTask { await self.dispatch() }
+                        workers.addTask { await self.maintain() }
+                        await workers.waitForAll()
+                    }
+                    // Turns are done: record their last outcomes, then stop.
+                    self.stopRecorder()
+                }
                 await group.waitForAll()
             }
         } onGracefulShutdown: {
@@ -101,6 +110,8 @@ public final class FlowEngine: Service, Sendable {
         var generation: Int64
         var failures: Int
         var token: UUID
+        /// The conversation as the claim read it; nil when it is gone.
+        var loaded: Loaded?
     }
 
     private func dispatch() async {
@@ -134,6 +145,9 @@ public final class FlowEngine: Service, Sendable {
         }
     }
 
+    /// Claims due conversations and reads what their turns need, in one statement. What it read
+    /// may miss a message committed meanwhile: the commit then sees the generation moved or the
+    /// message still waiting, and keeps the conversation queued.
     func claim(limit: Int) async throws -> [Claim] {
         let token = UUID()
         let rows = try await db.prepared(EngineClaim.self, """
@@ -141,15 +155,30 @@ public final class FlowEngine: Service, Sendable {
                 SELECT conversation_id FROM engine_queue
                 WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
                 ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            ),
+            claimed AS (
+                UPDATE engine_queue q SET lease_token = \(token), lease_until = now() + make_interval(secs => \(settings.leaseSeconds))
+                FROM due WHERE q.conversation_id = due.conversation_id
+                RETURNING q.conversation_id, q.tenant_id, q.generation, q.failures
             )
-            UPDATE engine_queue q SET lease_token = \(token), lease_until = now() + make_interval(secs => \(settings.leaseSeconds))
-            FROM due WHERE q.conversation_id = due.conversation_id
-            RETURNING q.conversation_id, q.tenant_id, q.generation, q.failures
+            SELECT c.conversation_id, c.tenant_id, c.generation, c.failures,
+                   a.status = 'open', a.bot_paused, a.flow_state::text, a.provider_id, cu.wa_id, cu.profile_name, cu.erased_at IS NOT NULL,
+                   coalesce((SELECT json_agg(json_build_object('id', m.id, 'body', m.body, 'type', m.type) ORDER BY m.created_at, m.id)
+                             FROM chat_messages m WHERE m.conversation_id = c.conversation_id AND m.awaiting_bot), '[]')::text
+            FROM claimed c
+            LEFT JOIN active_conversations a ON a.id = c.conversation_id
+            LEFT JOIN customers cu ON cu.id = a.customer_id
             """, logger: logger)
         var claims: [Claim] = []
         for row in rows {
-            let (conversation, tenant, generation, failures) = try row.decode((UUID, UUID, Int64, Int).self)
-            claims.append(Claim(conversationId: conversation, tenantId: tenant, generation: generation, failures: failures, token: token))
+            typealias Row = (UUID, UUID, Int64, Int, Bool?, Bool?, String?, UUID?, String?, String?, Bool?, String)
+            let r = try row.decode(Row.self)
+            var loaded: Loaded?
+            if let open = r.4, let paused = r.5, let waId = r.8, let erased = r.10 {
+                loaded = Loaded(open: open, paused: paused, state: FlowState.decode(r.6), providerId: r.7, waId: waId, customerName: r.9,
+                                erased: erased, messages: (try? JSONDecoder().decode([Pending].self, from: Data(r.11.utf8))) ?? [])
+            }
+            claims.append(Claim(conversationId: r.0, tenantId: r.1, generation: r.2, failures: r.3, token: token, loaded: loaded))
         }
         return claims
     }
@@ -188,7 +217,8 @@ public final class FlowEngine: Service, Sendable {
         do {
             let outcome = try await withDeadline(.seconds(max(1, settings.leaseSeconds - 2))) { try await self.turn(claim) }
             guard let committed = try await commit(claim, outcome) else { return }
-            await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId, recipient: outcome.recipient)
+            await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId, recipient: outcome.recipient,
+                       firstAttempted: true)
         } catch {
             // Stopping: the lease expires and another worker (or this one, restarted) takes the turn over.
             if error is CancellationError || Task.isCancelled { return }
@@ -213,25 +243,8 @@ public final class FlowEngine: Service, Sendable {
         }
     }
 
-    func load(_ conversationId: UUID) async throws -> Loaded? {
-        let rows = try await db.prepared(EngineLoad.self, """
-            SELECT a.status = 'open', a.bot_paused, a.flow_state::text, a.provider_id, c.wa_id, c.profile_name, c.erased_at IS NOT NULL,
-                   coalesce((SELECT json_agg(json_build_object('id', m.id, 'body', m.body, 'type', m.type) ORDER BY m.created_at, m.id)
-                             FROM chat_messages m WHERE m.conversation_id = a.id AND m.awaiting_bot), '[]')::text
-            FROM active_conversations a JOIN customers c ON c.id = a.customer_id
-            WHERE a.id = \(conversationId)
-            """, logger: logger)
-        typealias Row = (Bool, Bool, String?, UUID?, String, String?, Bool, String)
-        guard let r = try rows.first?.decode(Row.self) else { return nil }
-        let messages = (try? JSONDecoder().decode([Pending].self, from: Data(r.7.utf8))) ?? []
-        return Loaded(open: r.0, paused: r.1, state: FlowState.decode(r.2), providerId: r.3, waId: r.4, customerName: r.5,
-                      erased: r.6, messages: messages)
-    }
-
     func turn(_ claim: Claim) async throws -> Outcome {
-        guard let loaded = try await load(claim.conversationId) else {
-            return Outcome(handled: [], keepState: true)
-        }
+        guard let loaded = claim.loaded else { return Outcome(handled: [], keepState: true) }
         let handled = loaded.messages.map(\.id)
         let tenant = try await tenants.get(claim.tenantId)
         // Nothing to answer: a closed or erased conversation, a suspended tenant, a human in charge.
@@ -377,8 +390,10 @@ public final class FlowEngine: Service, Sendable {
                 RETURNING id
             ),
             outbox AS (
-                INSERT INTO engine_outbox (message_id, tenant_id, conversation_id, claim_until)
-                SELECT r.id, \(claim.tenantId), \(claim.conversationId), now() + make_interval(secs => \(settings.leaseSeconds))
+                -- The first reply leaves right after this commit: it is marked attempted here.
+                INSERT INTO engine_outbox (message_id, tenant_id, conversation_id, claim_until, attempted_at)
+                SELECT r.id, \(claim.tenantId), \(claim.conversationId), now() + make_interval(secs => \(settings.leaseSeconds)),
+                       CASE WHEN r.ord = 1 THEN now() END
                 FROM unnest(\(replies.map(\.messageId))::uuid[]) WITH ORDINALITY AS r(id, ord)
                 WHERE r.id IN (SELECT id FROM msgs)
                 ORDER BY r.ord
@@ -391,21 +406,28 @@ public final class FlowEngine: Service, Sendable {
                 WHERE l.go
                 ORDER BY e.ord
             ),
+            -- Messages this turn did not see (committed after its read) keep the conversation queued.
+            unseen AS (
+                SELECT EXISTS (SELECT 1 FROM chat_messages m WHERE m.conversation_id = \(claim.conversationId) AND m.awaiting_bot
+                                                                AND m.id <> ALL(\(outcome.handled)::uuid[])) AS any
+            ),
             dequeued AS (
-                DELETE FROM engine_queue q USING lease
-                WHERE q.conversation_id = \(claim.conversationId) AND lease.generation = \(claim.generation)
+                DELETE FROM engine_queue q USING lease, unseen
+                WHERE q.conversation_id = \(claim.conversationId) AND lease.generation = \(claim.generation) AND NOT unseen.any
                   AND NOT (\(waitUntil)::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM conv))
                 RETURNING 1
             ),
             requeued AS (
                 -- Messages arrived during the turn (the row stays due: the webhook set its time), or a timer runs.
                 UPDATE engine_queue q SET lease_token = NULL, lease_until = NULL, failures = 0, last_error = NULL,
-                    due_at = CASE WHEN \(waitUntil)::timestamptz IS NULL OR NOT EXISTS (SELECT 1 FROM conv) THEN q.due_at
+                    due_at = CASE WHEN unseen.any THEN least(q.due_at, now())
+                                  WHEN \(waitUntil)::timestamptz IS NULL OR NOT EXISTS (SELECT 1 FROM conv) THEN q.due_at
                                   WHEN lease.generation = \(claim.generation) THEN \(waitUntil)::timestamptz
                                   ELSE least(q.due_at, \(waitUntil)::timestamptz) END
-                FROM lease
+                FROM lease, unseen
                 WHERE q.conversation_id = \(claim.conversationId)
-                  AND NOT (lease.generation = \(claim.generation) AND NOT (\(waitUntil)::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM conv)))
+                  AND NOT (lease.generation = \(claim.generation) AND NOT unseen.any
+                           AND NOT (\(waitUntil)::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM conv)))
                 RETURNING 1
             )
             SELECT EXISTS (SELECT 1 FROM lease), coalesce((SELECT go FROM locked), false),
@@ -466,9 +488,10 @@ public final class FlowEngine: Service, Sendable {
 
     // MARK: Sending
 
-    /// Sends committed replies in order. Bookkeeping is one statement per reply: it records the
-    /// previous reply's outcome and marks this one attempted just before it leaves.
-    func send(_ replies: [QueuedReply], tenantId: UUID, conversationId: UUID, recipient: (to: String, providerId: UUID?)? = nil) async {
+    /// Sends committed replies in order. The first was marked attempted by the commit; each later
+    /// one is marked just before it leaves. Outcomes are recorded in batches (`Finished`).
+    func send(_ replies: [QueuedReply], tenantId: UUID, conversationId: UUID, recipient: (to: String, providerId: UUID?)? = nil,
+              firstAttempted: Bool) async {
         guard !replies.isEmpty else { return }
         let sender: any MessageSender
         let to: String
@@ -485,13 +508,14 @@ public final class FlowEngine: Service, Sendable {
             sender = try await outbound.sender(tenantId: tenantId, preferring: target.providerId).sender
         } catch {
             let failure = SendError(.unavailable, .meta, (error as? AppError)?.detail ?? Database.describe(error))
-            for reply in replies { _ = await record(finishing: (reply.messageId, .failure(failure)), attempting: nil, tenantId: tenantId, conversationId: conversationId) }
+            for reply in replies { finished(Finished(messageId: reply.messageId, tenantId: tenantId, conversationId: conversationId, result: .failure(failure))) }
             return
         }
-        var previous: (UUID, Result<SendReceipt, SendError>)?
-        for reply in replies {
-            // Not marked (gone, or the database is away): a recovery deals with it and the ones after it.
-            guard await record(finishing: previous, attempting: reply.messageId, tenantId: tenantId, conversationId: conversationId) else { return }
+        for (index, reply) in replies.enumerated() {
+            if index > 0 || !firstAttempted {
+                // Not marked (taken by a recovery, or the database is away): the recovery deals with it and the ones after it.
+                guard await markAttempted(reply.messageId) else { return }
+            }
             let result: Result<SendReceipt, SendError>
             do {
                 if let choices = reply.reply.choices, !choices.isEmpty {
@@ -502,54 +526,124 @@ public final class FlowEngine: Service, Sendable {
             } catch {
                 result = .failure(error)
             }
-            previous = (reply.messageId, result)
+            finished(Finished(messageId: reply.messageId, tenantId: tenantId, conversationId: conversationId, result: result))
         }
-        _ = await record(finishing: previous, attempting: nil, tenantId: tenantId, conversationId: conversationId)
     }
 
-    /// Records a reply's send outcome (taking it out of the outbox) and marks the next one attempted;
-    /// returns whether the next one was marked.
-    func record(finishing: (UUID, Result<SendReceipt, SendError>)?, attempting next: UUID?, tenantId: UUID, conversationId: UUID) async -> Bool {
-        let messageId = finishing?.0
-        var wamid: String?
-        var error: SendError?
-        switch finishing?.1 {
-        case .success(let receipt)?: wamid = receipt.providerMessageId
-        case .failure(let failure)?: error = failure
-        case nil: break
+    func markAttempted(_ messageId: UUID) async -> Bool {
+        do {
+            let rows = try await db.prepared(EngineAttempt.self, """
+                UPDATE engine_outbox SET attempted_at = now() WHERE message_id = \(messageId) AND attempted_at IS NULL RETURNING 1
+                """, logger: logger)
+            return !rows.isEmpty
+        } catch {
+            logger.warning("engine could not mark a reply attempted", metadata: ["error": "\(Database.describe(error))"])
+            return false
+        }
+    }
+
+    /// A reply's send outcome, waiting to be recorded.
+    struct Finished: Sendable {
+        var messageId: UUID
+        var tenantId: UUID
+        var conversationId: UUID
+        var result: Result<SendReceipt, SendError>
+    }
+
+    /// Queues an outcome for the recorder, which writes whatever is queued in one statement (group
+    /// commit). An outcome lost in a crash leaves its reply attempted in the outbox: the recovery
+    /// marks it failed, never sends it again.
+    func finished(_ item: Finished) {
+        let waiter = recorder.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.items.append(item)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    private func recordLoop() async {
+        while true {
+            enum Next { case write([Finished]), wait, stop }
+            let next = recorder.withLock { state -> Next in
+                if !state.items.isEmpty {
+                    defer { state.items.removeAll(keepingCapacity: true) }
+                    return .write(state.items)
+                }
+                return state.stopped ? .stop : .wait
+            }
+            switch next {
+            case .write(let items): await write(items)
+            case .stop: return
+            case .wait:
+                await withCheckedContinuation { (wake: CheckedContinuation<Void, Never>) in
+                    let ready = recorder.withLock { state -> Bool in
+                        if !state.items.isEmpty || state.stopped { return true }
+                        state.waiter = wake
+                        return false
+                    }
+                    if ready { wake.resume() }
+                }
+            }
+        }
+    }
+
+    private func stopRecorder() {
+        let waiter = recorder.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.stopped = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Records send outcomes and takes the replies out of the outbox, in one statement.
+    func write(_ items: [Finished]) async {
+        var oks: [Bool] = []
+        var wamids: [String] = []
+        var codes: [String] = []
+        var titles: [String] = []
+        for item in items {
+            switch item.result {
+            case .success(let receipt):
+                oks.append(true)
+                wamids.append(receipt.providerMessageId ?? "")
+                codes.append("")
+                titles.append("")
+            case .failure(let error):
+                oks.append(false)
+                wamids.append("")
+                codes.append(error.kind.rawValue + (error.providerCode.map { ":" + $0 } ?? ""))
+                titles.append(String(error.message.prefix(500)))
+            }
         }
         do {
-            let rows = try await db.prepared(EngineRecord.self, """
-                WITH gone AS (DELETE FROM engine_outbox WHERE message_id = \(messageId) RETURNING 1),
+            _ = try await db.prepared(EngineRecord.self, """
+                WITH input AS (
+                    SELECT * FROM unnest(\(items.map(\.messageId))::uuid[], \(oks)::bool[], \(wamids)::text[], \(codes)::text[], \(titles)::text[])
+                        AS t(id, ok, wamid, code, title)
+                ),
+                gone AS (DELETE FROM engine_outbox o USING input i WHERE o.message_id = i.id),
                 sent AS (
-                    UPDATE chat_messages SET provider_message_id = \(wamid), updated_at = now(),
-                        status = CASE WHEN \(wamid)::text IS NULL THEN 'failed' ELSE coalesce((
+                    UPDATE chat_messages m SET provider_message_id = nullif(i.wamid, ''), updated_at = now(),
+                        status = CASE WHEN NOT i.ok THEN 'failed' ELSE coalesce((
                             SELECT s.status FROM message_statuses s
-                            WHERE s.tenant_id = \(tenantId) AND s.provider_message_id = \(wamid)
+                            WHERE s.tenant_id = m.tenant_id AND s.provider_message_id = i.wamid
                               AND pytake_status_rank(s.status) > pytake_status_rank('sent')
                             ORDER BY pytake_status_rank(s.status) DESC LIMIT 1), 'sent') END,
-                        error_code = \(error.map { $0.kind.rawValue + ($0.providerCode.map { ":" + $0 } ?? "") }),
-                        error_title = \(error.map { String($0.message.prefix(500)) })
-                    WHERE id = \(messageId) AND status = 'pending'
-                    RETURNING id
-                ),
-                logged AS (
-                    INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
-                    SELECT \(tenantId), \(conversationId), CASE WHEN \(wamid)::text IS NULL THEN 'message_failed' ELSE 'message_sent' END,
-                           jsonb_build_object('message_id', id, 'by', 'bot')
-                    FROM sent
-                ),
-                attempt AS (
-                    UPDATE engine_outbox SET attempted_at = now() WHERE message_id = \(next) AND attempted_at IS NULL RETURNING 1
+                        error_code = nullif(i.code, ''), error_title = nullif(i.title, '')
+                    FROM input i
+                    WHERE m.id = i.id AND m.status = 'pending'
+                    RETURNING m.id, m.tenant_id, m.conversation_id, m.status
                 )
-                SELECT EXISTS (SELECT 1 FROM attempt), (SELECT count(*) FROM gone)::int8
+                INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
+                SELECT tenant_id, conversation_id, CASE WHEN status = 'failed' THEN 'message_failed' ELSE 'message_sent' END,
+                       jsonb_build_object('message_id', id, 'by', 'bot')
+                FROM sent
                 """, logger: logger)
-            guard let row = rows.first else { return false }
-            let (attempted, _) = try row.decode((Bool, Int).self)
-            return attempted
         } catch {
-            logger.error("engine could not record a send", metadata: ["message": "\(messageId?.uuidString ?? "-")", "error": "\(Database.describe(error))"])
-            return false
+            // The replies stay attempted in the outbox; the recovery marks them failed after their claim.
+            logger.error("engine could not record send outcomes", metadata: ["replies": "\(items.count)", "error": "\(Database.describe(error))"])
         }
     }
 
@@ -591,12 +685,12 @@ public final class FlowEngine: Service, Sendable {
             var toSend: [QueuedReply] = []
             for item in ordered {
                 if item.attempted {
-                    _ = await record(finishing: (item.message, .failure(Self.interrupted)), attempting: nil, tenantId: item.tenant, conversationId: conversation)
+                    await write([Finished(messageId: item.message, tenantId: item.tenant, conversationId: conversation, result: .failure(Self.interrupted))])
                 } else if let reply = try await storedReply(item.message) {
                     toSend.append(QueuedReply(messageId: item.message, reply: reply))
                 }
             }
-            if let tenant = ordered.first?.tenant { await send(toSend, tenantId: tenant, conversationId: conversation) }
+            if let tenant = ordered.first?.tenant { await send(toSend, tenantId: tenant, conversationId: conversation, firstAttempted: false) }
         }
         return found.count
     }
@@ -614,6 +708,6 @@ public final class FlowEngine: Service, Sendable {
 
 /// The engine's hot statements, prepared once per connection.
 enum EngineClaim {}
-enum EngineLoad {}
 enum EngineCommit {}
 enum EngineRecord {}
+enum EngineAttempt {}
