@@ -17,6 +17,9 @@ public enum Database {
         )
         configuration.options.maximumConnections = poolSize
         configuration.options.connectTimeout = .seconds(5)
+        // Prepared statements (see `Prepared`) are planned for their actual arguments: PyTake's
+        // statements take arrays whose length the generic plan cannot know.
+        configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_custom_plan")]
         return PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
