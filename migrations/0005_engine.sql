@@ -26,16 +26,15 @@ CREATE TABLE engine_queue (
 );
 CREATE INDEX engine_queue_due_idx ON engine_queue (due_at);
 
--- Replies the engine committed and still has to send, in order. A reply is marked attempted just
--- before it goes to the provider: one found attempted after a crash is marked failed, never sent
--- again (WhatsApp has no idempotency key), and one never attempted is sent by whoever recovers it.
+-- Replies the engine committed and is sending. The turn's commit writes them here; each leaves
+-- when its outcome is recorded. One still here after its worker's claim expired was in flight
+-- when that worker stopped: it may or may not have reached WhatsApp (which has no idempotency
+-- key), so it is marked failed, never sent again.
 CREATE TABLE engine_outbox (
     seq             bigserial PRIMARY KEY,
     message_id      uuid NOT NULL UNIQUE REFERENCES chat_messages (id) ON DELETE CASCADE,
     tenant_id       uuid NOT NULL REFERENCES clients (id),
     conversation_id uuid NOT NULL REFERENCES active_conversations (id) ON DELETE CASCADE,
-    attempted_at    timestamptz,
-    -- The worker that committed the reply sends it; others wait this long before recovering it.
     claim_until     timestamptz NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now()
 );

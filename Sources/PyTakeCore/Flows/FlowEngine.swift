@@ -217,8 +217,9 @@ public final class FlowEngine: Service, Sendable {
         do {
             let outcome = try await withDeadline(.seconds(max(1, settings.leaseSeconds - 2))) { try await self.turn(claim) }
             guard let committed = try await commit(claim, outcome) else { return }
-            await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId, recipient: outcome.recipient,
-                       firstAttempted: true)
+            if let recipient = outcome.recipient {
+                await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId, recipient: recipient)
+            }
         } catch {
             // Stopping: the lease expires and another worker (or this one, restarted) takes the turn over.
             if error is CancellationError || Task.isCancelled { return }
@@ -390,10 +391,9 @@ public final class FlowEngine: Service, Sendable {
                 RETURNING id
             ),
             outbox AS (
-                -- The first reply leaves right after this commit: it is marked attempted here.
-                INSERT INTO engine_outbox (message_id, tenant_id, conversation_id, claim_until, attempted_at)
-                SELECT r.id, \(claim.tenantId), \(claim.conversationId), now() + make_interval(secs => \(settings.leaseSeconds)),
-                       CASE WHEN r.ord = 1 THEN now() END
+                -- The replies leave right after this commit, in order; they stay here until their outcome is recorded.
+                INSERT INTO engine_outbox (message_id, tenant_id, conversation_id, claim_until)
+                SELECT r.id, \(claim.tenantId), \(claim.conversationId), now() + make_interval(secs => \(settings.leaseSeconds))
                 FROM unnest(\(replies.map(\.messageId))::uuid[]) WITH ORDINALITY AS r(id, ord)
                 WHERE r.id IN (SELECT id FROM msgs)
                 ORDER BY r.ord
@@ -488,57 +488,30 @@ public final class FlowEngine: Service, Sendable {
 
     // MARK: Sending
 
-    /// Sends committed replies in order. The first was marked attempted by the commit; each later
-    /// one is marked just before it leaves. Outcomes are recorded in batches (`Finished`).
-    func send(_ replies: [QueuedReply], tenantId: UUID, conversationId: UUID, recipient: (to: String, providerId: UUID?)? = nil,
-              firstAttempted: Bool) async {
+    /// Sends committed replies in order (the commit marked them attempted); outcomes are recorded
+    /// in batches (`Finished`).
+    func send(_ replies: [QueuedReply], tenantId: UUID, conversationId: UUID, recipient: (to: String, providerId: UUID?)) async {
         guard !replies.isEmpty else { return }
         let sender: any MessageSender
-        let to: String
         do {
-            var target = recipient
-            if target == nil {
-                let rows = try await db.query("""
-                    SELECT c.wa_id, a.provider_id FROM active_conversations a JOIN customers c ON c.id = a.customer_id WHERE a.id = \(conversationId)
-                    """, logger: logger)
-                target = try await rows.decode((String, UUID?).self).first(where: { _ in true }).map { ($0.0, $0.1) }
-            }
-            guard let target else { return }
-            to = target.to
-            sender = try await outbound.sender(tenantId: tenantId, preferring: target.providerId).sender
+            sender = try await outbound.sender(tenantId: tenantId, preferring: recipient.providerId).sender
         } catch {
             let failure = SendError(.unavailable, .meta, (error as? AppError)?.detail ?? Database.describe(error))
             for reply in replies { finished(Finished(messageId: reply.messageId, tenantId: tenantId, conversationId: conversationId, result: .failure(failure))) }
             return
         }
-        for (index, reply) in replies.enumerated() {
-            if index > 0 || !firstAttempted {
-                // Not marked (taken by a recovery, or the database is away): the recovery deals with it and the ones after it.
-                guard await markAttempted(reply.messageId) else { return }
-            }
+        for reply in replies {
             let result: Result<SendReceipt, SendError>
             do {
                 if let choices = reply.reply.choices, !choices.isEmpty {
-                    result = .success(try await sender.sendChoices(to: to, text: reply.reply.text, choices: choices))
+                    result = .success(try await sender.sendChoices(to: recipient.to, text: reply.reply.text, choices: choices))
                 } else {
-                    result = .success(try await sender.sendText(to: to, text: reply.reply.text))
+                    result = .success(try await sender.sendText(to: recipient.to, text: reply.reply.text))
                 }
             } catch {
                 result = .failure(error)
             }
             finished(Finished(messageId: reply.messageId, tenantId: tenantId, conversationId: conversationId, result: result))
-        }
-    }
-
-    func markAttempted(_ messageId: UUID) async -> Bool {
-        do {
-            let rows = try await db.prepared(EngineAttempt.self, """
-                UPDATE engine_outbox SET attempted_at = now() WHERE message_id = \(messageId) AND attempted_at IS NULL RETURNING 1
-                """, logger: logger)
-            return !rows.isEmpty
-        } catch {
-            logger.warning("engine could not mark a reply attempted", metadata: ["error": "\(Database.describe(error))"])
-            return false
         }
     }
 
@@ -666,48 +639,34 @@ public final class FlowEngine: Service, Sendable {
         }
     }
 
-    /// Replies whose worker's claim expired: those attempted are marked failed (they may or may
-    /// not have reached WhatsApp; sending again could duplicate them), the others are sent.
+    /// Replies whose worker stopped between the turn's commit and their send (a crash: a graceful
+    /// stop finishes its sends): they may or may not have reached WhatsApp, and there is no way to
+    /// ask, so they are marked failed (agents see them) and never sent again.
     public func recoverOutbox() async throws -> Int {
         let rows = try await db.query("""
+            WITH stale AS (
+                SELECT seq FROM engine_outbox WHERE claim_until < now() ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED
+            )
             UPDATE engine_outbox o SET claim_until = now() + make_interval(secs => \(settings.leaseSeconds))
-            WHERE seq IN (SELECT seq FROM engine_outbox WHERE claim_until < now() ORDER BY seq LIMIT 200 FOR UPDATE SKIP LOCKED)
-            RETURNING o.seq, o.message_id, o.tenant_id, o.conversation_id, o.attempted_at IS NOT NULL
+            FROM stale WHERE o.seq = stale.seq
+            RETURNING o.message_id, o.tenant_id, o.conversation_id
             """, logger: logger)
-        var found: [(seq: Int64, message: UUID, tenant: UUID, conversation: UUID, attempted: Bool)] = []
-        for try await row in rows.decode((Int64, UUID, UUID, UUID, Bool).self) { found.append(row) }
-        guard !found.isEmpty else { return 0 }
-        logger.warning("engine recovers replies left by a stopped worker", metadata: ["replies": "\(found.count)"])
-        var byConversation: [UUID: [(seq: Int64, message: UUID, tenant: UUID, conversation: UUID, attempted: Bool)]] = [:]
-        for item in found { byConversation[item.conversation, default: []].append(item) }
-        for (conversation, items) in byConversation {
-            let ordered = items.sorted { $0.seq < $1.seq }
-            var toSend: [QueuedReply] = []
-            for item in ordered {
-                if item.attempted {
-                    await write([Finished(messageId: item.message, tenantId: item.tenant, conversationId: conversation, result: .failure(Self.interrupted))])
-                } else if let reply = try await storedReply(item.message) {
-                    toSend.append(QueuedReply(messageId: item.message, reply: reply))
-                }
-            }
-            if let tenant = ordered.first?.tenant { await send(toSend, tenantId: tenant, conversationId: conversation, firstAttempted: false) }
+        var found: [Finished] = []
+        for try await (message, tenant, conversation) in rows.decode((UUID, UUID, UUID).self) {
+            found.append(Finished(messageId: message, tenantId: tenant, conversationId: conversation, result: .failure(Self.interrupted)))
         }
+        guard !found.isEmpty else { return 0 }
+        logger.warning("engine marks failed the replies a stopped worker left unsent", metadata: ["replies": "\(found.count)"])
+        await write(found)
         return found.count
     }
 
     static let interrupted = SendError(.unavailable, .meta,
                                        "The sender stopped while sending; the reply may or may not have been delivered, so it is not sent again.")
 
-    func storedReply(_ messageId: UUID) async throws -> BotReply? {
-        let rows = try await db.query("SELECT body, payload::text FROM chat_messages WHERE id = \(messageId) AND status = 'pending'", logger: logger)
-        guard let (body, payload) = try await rows.decode((String?, String).self).first(where: { _ in true }) else { return nil }
-        let value = try? JSONDecoder().decode(JSONValue.self, from: Data(payload.utf8))
-        return BotReply(text: body ?? "", choices: value?["choices"]?.array?.compactMap(\.string), nodeId: value?["node_id"]?.string ?? "")
-    }
 }
 
 /// The engine's hot statements, prepared once per connection.
 enum EngineClaim {}
 enum EngineCommit {}
 enum EngineRecord {}
-enum EngineAttempt {}
