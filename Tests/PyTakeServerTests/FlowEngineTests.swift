@@ -71,14 +71,14 @@ import Testing
         }
 
         /// Waits until the bot sent `count` messages in all; returns them.
-        func waitForSent(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [String] {
+        func waitForSent(_ count: Int, timeout: Duration = .seconds(30)) async throws -> [String] {
             _ = try await TestApp.eventually(timeout: timeout) { sent.count >= count }
             return sent
         }
 
         /// Waits until the engine has nothing queued or in flight.
         func settle() async throws {
-            let idle = try await TestApp.eventually {
+            let idle = try await TestApp.eventually(timeout: .seconds(30)) {
                 try await app.scalar("SELECT (SELECT count(*) FROM engine_queue) + (SELECT count(*) FROM engine_outbox)") == 0
             }
             #expect(idle, "the engine did not settle")
@@ -326,18 +326,19 @@ import Testing
                     Self.node("done", "send_message", ["text": "done"]), Self.node("failed", "send_message", ["text": "failed"]),
                 ], edges: [Self.edge("start", "call"), Self.edge("call", "done", "success"), Self.edge("call", "failed", "error")])
                 try await env.say("go")
-                _ = try await TestApp.eventually { !fake.requests(to: "/slow").isEmpty }
-                // Stop this server mid-turn, as a crash or a deploy would.
-                try await Task.sleep(for: .seconds(100))
+                // Stopped mid-turn from outside (the task is cancelled), as a crash or a deploy would.
+                try await Task.sleep(for: .seconds(300))
             }
         }
-        _ = try await TestApp.eventually(timeout: .seconds(20)) { !fake.requests(to: "/slow").isEmpty }
+        // Generous: the whole suite shares two cores.
+        let reached = try await TestApp.eventually(timeout: .seconds(90)) { !fake.requests(to: "/slow").isEmpty }
+        #expect(reached, "the first server never got to the module")
         first.cancel()
         _ = await first.result
         #expect(fake.requests(to: Self.messagesPath).isEmpty, "nothing was sent by the stopped server")
 
         try await TestApp.run(overrides: overrides, database: database) { app, client in
-            let sent = try await TestApp.eventually(timeout: .seconds(20)) { !fake.requests(to: Self.messagesPath).isEmpty }
+            let sent = try await TestApp.eventually(timeout: .seconds(60)) { !fake.requests(to: Self.messagesPath).isEmpty }
             #expect(sent)
             try await Task.sleep(for: .milliseconds(500))
             let texts = fake.requests(to: Self.messagesPath).compactMap { ($0.json["text"] as? [String: Any])?["body"] as? String }
