@@ -69,7 +69,7 @@ public struct AppServices: Sendable {
         let engineTenants = EngineTenantSettings(db: db, logger: logger, secrets: secrets)
         credentialCache.onInvalidate { engineTenants.invalidateAll() }
         engine = FlowEngine(db: db, logger: logger, settings: settings.engine, catalog: catalog, tenants: engineTenants,
-                            modules: modules, outbound: outbound, http: httpClient)
+                            modules: modules, outbound: outbound, http: httpClient, databaseConnections: settings.databasePoolSize)
         ingestor.onStored { [engine] in engine.wake() }
         flows = FlowService(db: db, logger: logger, modules: modules, tester: engine, catalog: catalog)
         signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,

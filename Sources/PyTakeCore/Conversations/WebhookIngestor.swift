@@ -252,18 +252,22 @@ public final class WebhookIngestor: Service, Sendable {
                             last_inbound_at = greatest(a.last_inbound_at, EXCLUDED.last_inbound_at),
                             provider_id = coalesce(EXCLUDED.provider_id, a.provider_id),
                             updated_at = now()
-                        RETURNING a.id, a.tenant_id, a.customer_id, (xmax = 0) AS created
+                        RETURNING a.id, a.tenant_id, a.customer_id, (xmax = 0) AS created,
+                                  -- For the bot: not handed over, and a flow is running or the tenant has one published.
+                                  NOT a.bot_paused AND (a.flow_state IS NOT NULL OR EXISTS (
+                                      SELECT 1 FROM flows fl WHERE fl.tenant_id = a.tenant_id AND fl.published_version IS NOT NULL
+                                                              AND fl.deleted_at IS NULL)) AS for_bot
                     ),
                     msg AS (
                         INSERT INTO chat_messages (tenant_id, conversation_id, customer_id, direction, provider_message_id, type, body,
                                                    payload, status, occurred_at, awaiting_bot)
-                        SELECT f.tenant_id, cv.id, cu.id, 'inbound', f.wamid, f.type, f.body, f.payload::jsonb, 'received', f.occurred_at, true
+                        SELECT f.tenant_id, cv.id, cu.id, 'inbound', f.wamid, f.type, f.body, f.payload::jsonb, 'received', f.occurred_at, cv.for_bot
                         FROM fresh f
                         JOIN cust cu ON cu.tenant_id = f.tenant_id AND cu.wa_id = f.wa_id
                         JOIN conv cv ON cv.tenant_id = f.tenant_id AND cv.customer_id = cu.id
                         ORDER BY f.ord
                         ON CONFLICT (tenant_id, provider_message_id) DO NOTHING
-                        RETURNING id, tenant_id, conversation_id, provider_message_id, type, occurred_at
+                        RETURNING id, tenant_id, conversation_id, provider_message_id, type, occurred_at, awaiting_bot
                     ),
                     -- The flow engine handles each conversation's new messages after the tenant's debounce.
                     queued AS (
@@ -272,6 +276,7 @@ public final class WebhookIngestor: Service, Sendable {
                                now() + make_interval(secs => CASE WHEN jsonb_typeof(cl.tools_config -> 'debounce_ms') = 'number'
                                    THEN least(greatest((cl.tools_config ->> 'debounce_ms')::numeric, 0), 60000) / 1000.0 ELSE 0 END)
                         FROM msg m JOIN clients cl ON cl.id = m.tenant_id
+                        WHERE m.awaiting_bot
                         ORDER BY m.conversation_id
                         ON CONFLICT (conversation_id) DO UPDATE SET due_at = EXCLUDED.due_at, generation = q.generation + 1
                         RETURNING 1

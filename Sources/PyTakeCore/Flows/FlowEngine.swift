@@ -25,13 +25,16 @@ public final class FlowEngine: Service, Sendable {
     let limiter: ModuleRateLimiter
     let outbound: Outbound
     let http: HTTPClient
+    /// The engine's statements at once, at most: it shares the pool with the webhook and the API,
+    /// which must not wait behind a backlog of turns.
+    let permits: Permits
     private let stopping = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
     private let recorder = Mutex<(items: [Finished], waiter: CheckedContinuation<Void, Never>?, stopped: Bool)>(([], nil, false))
     private let signal = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
     public init(db: PostgresClient, logger: Logger, settings: EngineSettings, catalog: FlowCatalog, tenants: EngineTenantSettings,
-                modules: ModuleRegistry, outbound: Outbound, http: HTTPClient) {
+                modules: ModuleRegistry, outbound: Outbound, http: HTTPClient, databaseConnections: Int) {
         self.db = db
         self.logger = logger
         self.settings = settings
@@ -41,6 +44,7 @@ public final class FlowEngine: Service, Sendable {
         self.limiter = ModuleRateLimiter(perMinute: settings.moduleRatePerMinute)
         self.outbound = outbound
         self.http = http
+        self.permits = Permits(max(1, databaseConnections / 2))
     }
 
     /// New work may be due (called after the webhook stored messages).
@@ -150,7 +154,7 @@ public final class FlowEngine: Service, Sendable {
     /// message still waiting, and keeps the conversation queued.
     func claim(limit: Int) async throws -> [Claim] {
         let token = UUID()
-        let rows = try await db.prepared(EngineClaim.self, """
+        let rows = try await permits.with { try await db.prepared(EngineClaim.self, """
             WITH due AS (
                 SELECT conversation_id FROM engine_queue
                 WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
@@ -168,7 +172,7 @@ public final class FlowEngine: Service, Sendable {
             FROM claimed c
             LEFT JOIN active_conversations a ON a.id = c.conversation_id
             LEFT JOIN customers cu ON cu.id = a.customer_id
-            """, logger: logger)
+            """, logger: logger) }
         var claims: [Claim] = []
         for row in rows {
             typealias Row = (UUID, UUID, Int64, Int, Bool?, Bool?, String?, UUID?, String?, String?, Bool?, String)
@@ -355,7 +359,7 @@ public final class FlowEngine: Service, Sendable {
         let replies = outcome.replies.map { QueuedReply(messageId: UUID(), reply: $0) }
         let payloads = replies.map { Self.payload($0.reply) }
         let waitUntil = outcome.keepState ? nil : outcome.state?.waitUntil
-        let rows = try await db.prepared(EngineCommit.self, """
+        let rows = try await permits.with { try await db.prepared(EngineCommit.self, """
             WITH lease AS (
                 SELECT generation FROM engine_queue
                 WHERE conversation_id = \(claim.conversationId) AND lease_token = \(claim.token) FOR UPDATE
@@ -432,7 +436,7 @@ public final class FlowEngine: Service, Sendable {
             )
             SELECT EXISTS (SELECT 1 FROM lease), coalesce((SELECT go FROM locked), false),
                    (SELECT count(*) FROM handled)::int8 + (SELECT count(*) FROM dequeued)::int8 + (SELECT count(*) FROM requeued)::int8
-            """, logger: logger)
+            """, logger: logger) }
         guard let (leased, go, _) = try rows.first?.decode((Bool, Bool, Int).self), leased else {
             logger.warning("engine lease lost; the turn is discarded", metadata: ["conversation": "\(claim.conversationId)"])
             return nil
@@ -591,7 +595,7 @@ public final class FlowEngine: Service, Sendable {
             }
         }
         do {
-            _ = try await db.prepared(EngineRecord.self, """
+            _ = try await permits.with { try await db.prepared(EngineRecord.self, """
                 WITH input AS (
                     SELECT * FROM unnest(\(items.map(\.messageId))::uuid[], \(oks)::bool[], \(wamids)::text[], \(codes)::text[], \(titles)::text[])
                         AS t(id, ok, wamid, code, title)
@@ -613,7 +617,7 @@ public final class FlowEngine: Service, Sendable {
                 SELECT tenant_id, conversation_id, CASE WHEN status = 'failed' THEN 'message_failed' ELSE 'message_sent' END,
                        jsonb_build_object('message_id', id, 'by', 'bot')
                 FROM sent
-                """, logger: logger)
+                """, logger: logger) }
         } catch {
             // The replies stay attempted in the outbox; the recovery marks them failed after their claim.
             logger.error("engine could not record send outcomes", metadata: ["replies": "\(items.count)", "error": "\(Database.describe(error))"])
@@ -670,3 +674,41 @@ public final class FlowEngine: Service, Sendable {
 enum EngineClaim {}
 enum EngineCommit {}
 enum EngineRecord {}
+
+/// A counting semaphore for async code.
+final class Permits: Sendable {
+    private let state: Mutex<(available: Int, waiters: [CheckedContinuation<Void, Never>])>
+
+    init(_ count: Int) { state = Mutex((count, [])) }
+
+    func with<T>(_ body: () async throws -> T) async throws -> T {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    private func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.available > 0 {
+                    state.available -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    private func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.available += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
