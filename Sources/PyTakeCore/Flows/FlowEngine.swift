@@ -25,7 +25,7 @@ public final class FlowEngine: Service, Sendable {
     let limiter: ModuleRateLimiter
     let outbound: Outbound
     let http: HTTPClient
-    /// The engine's statements at once, at most: it shares the pool with the webhook and the API,
+    /// The engine's statements at once, at most (three quarters of the pool): it shares the pool with the webhook and the API,
     /// which must not wait behind a backlog of turns.
     let permits: Permits
     private let stopping = Atomic<Bool>(false)
@@ -44,7 +44,7 @@ public final class FlowEngine: Service, Sendable {
         self.limiter = ModuleRateLimiter(perMinute: settings.moduleRatePerMinute)
         self.outbound = outbound
         self.http = http
-        self.permits = Permits(max(1, databaseConnections / 2))
+        self.permits = Permits(max(1, databaseConnections * 3 / 4))
     }
 
     /// New work may be due (called after the webhook stored messages).
