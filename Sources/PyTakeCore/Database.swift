@@ -191,18 +191,37 @@ enum PreparedSQL {
 extension PostgresClient {
     /// Runs `query` as the prepared statement named by `key`.
     func prepared<Key>(_ key: Key.Type, _ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
-        PreparedSQL.register(Prepared<Key>.name, query.sql)
-        var rows: [PostgresRow] = []
-        for try await row in try await execute(Prepared<Key>(bindings: query.binds), logger: logger) { rows.append(row) }
-        return rows
+        try await PreparedSQL.rows(Key.self, query) { try await execute($0, logger: logger) }
     }
 }
 
 extension PostgresConnection {
     func prepared<Key>(_ key: Key.Type, _ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
-        PreparedSQL.register(Prepared<Key>.name, query.sql)
+        try await PreparedSQL.rows(Key.self, query) { try await execute($0, logger: logger) }
+    }
+}
+
+extension PreparedSQL {
+    static func rows<Key>(_ key: Key.Type, _ query: PostgresQuery,
+                          _ execute: (Prepared<Key>) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow>) async throws -> [PostgresRow] {
+        register(Prepared<Key>.name, query.sql)
         var rows: [PostgresRow] = []
-        for try await row in try await execute(Prepared<Key>(bindings: query.binds), logger: logger) { rows.append(row) }
+        for try await row in try await execute(Prepared<Key>(bindings: query.binds)) { rows.append(row) }
         return rows
+    }
+}
+
+/// Runs `body`, cancelled and reported as `onTimeout` when it takes longer than `limit`.
+func withTimeout<T: Sendable>(_ limit: Duration, onTimeout: @autoclosure @escaping @Sendable () -> any Error,
+                              _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw onTimeout() }
+        return value
     }
 }

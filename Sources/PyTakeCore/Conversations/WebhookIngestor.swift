@@ -183,17 +183,7 @@ public final class WebhookIngestor: Service, Sendable {
 
     /// `store`, abandoned (cancelled) after `writeTimeout`.
     func storeWithTimeout(_ batch: WebhookBatch) async throws -> Set<Key> {
-        let timeout = writeTimeout
-        return try await withThrowingTaskGroup(of: Set<Key>?.self) { group in
-            group.addTask { try await self.store(batch) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let stored = first else { throw WriteTimeout() }
-            return stored
-        }
+        try await withTimeout(writeTimeout, onTimeout: WriteTimeout()) { try await self.store(batch) }
     }
 
     struct Key: Hashable {

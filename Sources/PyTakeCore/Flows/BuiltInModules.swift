@@ -24,12 +24,14 @@ enum ModuleHTTP {
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
-            if !request.headers.contains(name: "Content-Type") { request.headers.add(name: "Content-Type", value: "application/json") }
+            request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         do {
             let response = try await context.http.execute(request, timeout: .milliseconds(max(100, context.timeout.milliseconds)))
             return (Int(response.status.code), Data(buffer: try await response.body.collect(upTo: 1 << 20)))
+        } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
+            throw ModuleFailure("timed out after \(context.timeout)", retryable: true)
         } catch {
             throw ModuleFailure("the request failed: \(String(describing: Swift.type(of: error)))", retryable: true)
         }

@@ -219,7 +219,7 @@ public final class FlowEngine: Service, Sendable {
 
     func process(_ claim: Claim) async {
         do {
-            let outcome = try await withDeadline(.seconds(max(1, settings.leaseSeconds - 2))) { try await self.turn(claim) }
+            let outcome = try await withTimeout(.seconds(max(1, settings.leaseSeconds - 2)), onTimeout: TurnTimeout()) { try await self.turn(claim) }
             guard let committed = try await commit(claim, outcome) else { return }
             if let recipient = outcome.recipient {
                 await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId, recipient: recipient)
@@ -233,19 +233,6 @@ public final class FlowEngine: Service, Sendable {
 
     struct TurnTimeout: Error, CustomStringConvertible {
         var description: String { "the turn ran out of time (lease)" }
-    }
-
-    func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw TurnTimeout() }
-            return value
-        }
     }
 
     func turn(_ claim: Claim) async throws -> Outcome {

@@ -259,37 +259,13 @@ public struct HTTPRequestModule: FlowModule {
     }
 
     public func run(_ config: Config, context: ModuleContext) async throws(ModuleFailure) -> JSONValue {
-        let url = Template.render(config.url, context.variables)
-        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host?.isEmpty == false else {
-            throw ModuleFailure("'\(url)' is not an http(s) URL", retryable: false)
-        }
-        do {
-            try await OutboundAddressGuard.check(url, allowPrivate: context.allowPrivateNetworks, providerType: .meta)
-        } catch {
-            throw ModuleFailure(error.kind == .blockedAddress ? "the URL points at a private or local address" : error.message, retryable: false)
-        }
-        var request = HTTPClientRequest(url: url)
-        request.method = HTTPMethod(rawValue: config.method ?? "GET")
-        for (name, value) in config.headers ?? [:] { request.headers.add(name: name, value: Template.render(value, context.variables)) }
-        if let body = config.body {
-            let rendered = Self.render(body, context.variables)
-            request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: (try? JSONEncoder().encode(rendered)) ?? Data("null".utf8)))
-        }
-        let status: Int
-        let data: Data
-        do {
-            let response = try await context.http.execute(request, timeout: .seconds(Int64(max(1, context.timeout.components.seconds))))
-            status = Int(response.status.code)
-            data = Data(buffer: try await response.body.collect(upTo: 1 << 20))
-        } catch {
-            throw ModuleFailure("the request failed: \(String(describing: Swift.type(of: error)))", retryable: true)
-        }
-        let body = (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .string(String(decoding: data, as: UTF8.self))
-        guard (200..<300).contains(status) else {
-            throw ModuleFailure("the endpoint answered HTTP \(status)", retryable: status >= 500 || status == 429)
-        }
-        return .object(["status": .number(Double(status)), "ok": .bool(true), "body": body])
+        let headers = (config.headers ?? [:]).map { ($0.key, Template.render($0.value, context.variables)) }
+        let body = config.body.map { (try? JSONColumn.encodeData(Self.render($0, context.variables))) ?? Data("null".utf8) }
+        let (status, data) = try await ModuleHTTP.send(Template.render(config.url, context.variables), method: HTTPMethod(rawValue: config.method ?? "GET"),
+                                                       headers: headers, body: body, context: context)
+        guard (200..<300).contains(status) else { throw ModuleHTTP.failure(status: status, "the endpoint") }
+        let parsed = (try? JSONDecoder().decode(JSONValue.self, from: data)) ?? .string(String(decoding: data, as: UTF8.self))
+        return .object(["status": .number(Double(status)), "ok": .bool(true), "body": parsed])
     }
 
     /// Templates inside string values of a JSON body.
