@@ -119,7 +119,9 @@ public final class FlowEngine: Service, Sendable {
     }
 
     private func dispatch() async {
-        await withTaskGroup(of: Void.self) { group in
+        // Discarding: a plain task group keeps every finished child until it is awaited, which
+        // here would grow memory with every turn.
+        await withDiscardingTaskGroup { group in
             while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
                 let free = settings.concurrency - inFlight.load(ordering: .relaxed)
                 var claimed: [Claim] = []
@@ -145,7 +147,6 @@ public final class FlowEngine: Service, Sendable {
                     await sleep(upTo: .milliseconds(settings.pollMilliseconds))
                 }
             }
-            await group.waitForAll()
         }
     }
 
