@@ -108,4 +108,12 @@ import Testing
         #expect(failure.replies.map(\.text) == ["lookup failed"])
         #expect(failure.events.contains { $0.type == "module_failed" && $0.data["error"] == .string("boom") && $0.data["node_id"] == .string("call") })
     }
+
+    @Test func jsonTextIsValidSortedJSON() throws {
+        let value: JSONValue = .object(["b": .array([.number(1), .number(2.5), .null, .bool(true)]), "a": .string("quote \" back \\ nl \n tab \t \u{1} é 🙂"),
+                                        "c": .object([:])])
+        let text = value.jsonText
+        #expect(text.hasPrefix(#"{"a":"#) && text.contains(#""b":[1,2.5,null,true]"#))
+        #expect(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) == value)
+    }
 }

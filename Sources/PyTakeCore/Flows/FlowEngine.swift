@@ -393,7 +393,7 @@ public final class FlowEngine: Service, Sendable {
             events AS (
                 INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
                 SELECT \(claim.tenantId), \(claim.conversationId), e.type, e.data::jsonb
-                FROM locked l, unnest(\(outcome.events.map(\.type))::text[], \(outcome.events.map { (try? JSONColumn.encode($0.data)) ?? "{}" })::text[])
+                FROM locked l, unnest(\(outcome.events.map(\.type))::text[], \(outcome.events.map { JSONValue.object($0.data).jsonText })::text[])
                     WITH ORDINALITY AS e(type, data, ord)
                 WHERE l.go
                 ORDER BY e.ord
@@ -436,10 +436,10 @@ public final class FlowEngine: Service, Sendable {
         if let choices = reply.choices, !choices.isEmpty {
             let value: JSONValue = .object(["type": .string("choices"), "text": .object(["body": .string(reply.text)]),
                                             "choices": .array(choices.map(JSONValue.string)), "node_id": .string(reply.nodeId)])
-            return ("interactive", (try? JSONColumn.encode(value)) ?? "{}")
+            return ("interactive", value.jsonText)
         }
         let value: JSONValue = .object(["type": .string("text"), "text": .object(["body": .string(reply.text)]), "node_id": .string(reply.nodeId)])
-        return ("text", (try? JSONColumn.encode(value)) ?? "{}")
+        return ("text", value.jsonText)
     }
 
     /// A turn failed (database, deadline): it is retried with backoff, and given up after

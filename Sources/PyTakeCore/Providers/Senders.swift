@@ -78,7 +78,9 @@ public struct HTTPClientService: Service {
 }
 
 func jsonBody(_ object: [String: Any]) -> Data {
-    (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    var out = ""
+    FastJSON.write(any: object, into: &out)
+    return Data(out.utf8)
 }
 
 func jsonObject(_ data: Data) -> [String: Any] {
