@@ -170,7 +170,7 @@ public struct Settings: Sendable {
         }
         engine = EngineSettings(
             enabled: try flag("engine.enabled", "ENGINE_ENABLED", default: true),
-            concurrency: try int("engine.concurrency", "ENGINE_CONCURRENCY", default: 32, range: 1...512),
+            concurrency: try int("engine.concurrency", "ENGINE_CONCURRENCY", default: 64, range: 1...512),
             leaseSeconds: try int("engine.lease.seconds", "ENGINE_LEASE_SECONDS", default: 60, range: 1...3600),
             pollMilliseconds: try int("engine.poll.ms", "ENGINE_POLL_MS", default: 250, range: 10...60_000),
             maxFailures: try int("engine.max.failures", "ENGINE_MAX_FAILURES", default: 5, range: 1...100),
