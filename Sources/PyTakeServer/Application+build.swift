@@ -69,7 +69,8 @@ public struct AppServices: Sendable {
         let engineTenants = EngineTenantSettings(db: db, logger: logger, secrets: secrets)
         credentialCache.onInvalidate { engineTenants.invalidateAll() }
         engine = FlowEngine(db: db, logger: logger, settings: settings.engine, catalog: catalog, tenants: engineTenants,
-                            modules: modules, outbound: outbound, http: httpClient, databaseConnections: settings.databasePoolSize)
+                            modules: modules, outbound: outbound, http: httpClient, databaseConnections: settings.databasePoolSize,
+                            sendBudgetSeconds: settings.outbound.timeoutSeconds * settings.outbound.retryAttempts + 5)
         ingestor.onStored { [engine] in engine.wake() }
         flows = FlowService(db: db, logger: logger, modules: modules, tester: engine, catalog: catalog)
         signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,

@@ -419,4 +419,38 @@ import Testing
             #expect(messages == ["system: Seja breve.", "user: Onde está meu pedido?"])
         }
     }
+
+    /// Turns that end the flow (no state to store) and turns that keep one share the prepared
+    /// commit statement on every connection: the state's parameter must keep working either way.
+    @Test func finishedAndRunningFlowsAlternateOnEveryConnection() async throws {
+        try await Self.withEngine { env in
+            try await env.publish("Quick", nodes: [Self.node("start", "start"), Self.node("m", "send_message", ["text": "quick answer"])],
+                                  edges: [Self.edge("start", "m")], trigger: ["type": "keywords", "keywords": ["quick"]])
+            try await env.publish("Ask", nodes: [Self.node("start", "start"), Self.node("q", "ask", ["question": "Name?", "variable": "name"]),
+                                                 Self.node("hi", "send_message", ["text": "Hi {{name}}"])],
+                                  edges: [Self.edge("start", "q"), Self.edge("q", "hi")])
+            // Eight customers finish a flow in one turn (no state), then eight start one that waits (a state).
+            for n in 0..<8 { try await env.say("quick", from: "55119100000\(n)\(n)") }
+            _ = try await env.waitForSent(8)
+            for n in 0..<8 { try await env.say("hello", from: "55119200000\(n)\(n)") }
+            _ = try await env.waitForSent(16)
+            for n in 0..<8 { try await env.say("Ana \(n)", from: "55119200000\(n)\(n)") }
+            let sent = try await env.waitForSent(24)
+            try await env.settle()
+            #expect(sent.filter { $0 == "quick answer" }.count == 8 && sent.filter { $0 == "Name?" }.count == 8, "\(sent)")
+            #expect(Set(sent.filter { $0.hasPrefix("Hi ") }) == Set((0..<8).map { "Hi Ana \($0)" }))
+            #expect(try await env.events("flow_failed") == 0)
+        }
+    }
+
+    @Test func aHandoffNeverAssignsSomeoneOutsideTheTenant() async throws {
+        try await Self.withEngine { env in
+            try await env.publish("Foreign", nodes: [Self.node("start", "start"),
+                                                     Self.node("human", "handoff", ["assignee_id": env.f.id(.adminB)])],
+                                  edges: [Self.edge("start", "human")])
+            try await env.say("help")
+            try await env.settle()
+            #expect(try await env.app.scalar("SELECT count(*)::int8 FROM active_conversations WHERE bot_paused AND assignee_id IS NULL") == 1)
+        }
+    }
 }

@@ -30,7 +30,7 @@ try:
 except ImportError:  # pragma: no cover
     sys.exit("selenium is not installed: pip install selenium")
 
-WAIT_SECONDS = 15
+WAIT_SECONDS = 30
 WRONG_PASSWORD = "definitely-not-the-password-\u00e7\u00e3o-42"
 
 

@@ -250,8 +250,10 @@ public final class WebhookIngestor: Service, Sendable {
                     ),
                     msg AS (
                         INSERT INTO chat_messages (tenant_id, conversation_id, customer_id, direction, provider_message_id, type, body,
-                                                   payload, status, occurred_at, awaiting_bot)
-                        SELECT f.tenant_id, cv.id, cu.id, 'inbound', f.wamid, f.type, f.body, f.payload::jsonb, 'received', f.occurred_at, cv.for_bot
+                                                   payload, status, occurred_at, awaiting_bot, created_at)
+                        -- clock_timestamp(): messages of one batch keep their order for the engine.
+                        SELECT f.tenant_id, cv.id, cu.id, 'inbound', f.wamid, f.type, f.body, f.payload::jsonb, 'received', f.occurred_at, cv.for_bot,
+                               clock_timestamp()
                         FROM fresh f
                         JOIN cust cu ON cu.tenant_id = f.tenant_id AND cu.wa_id = f.wa_id
                         JOIN conv cv ON cv.tenant_id = f.tenant_id AND cv.customer_id = cu.id

@@ -28,13 +28,16 @@ public final class FlowEngine: Service, Sendable {
     /// The engine's statements at once, at most (three quarters of the pool): it shares the pool with the webhook and the API,
     /// which must not wait behind a backlog of turns.
     let permits: Permits
+    /// The longest one reply's send may take (every attempt timing out, plus backoff): a reply is
+    /// given up by the recovery only after its turn's lease plus this per reply.
+    let sendBudgetSeconds: Int
     private let stopping = Atomic<Bool>(false)
     private let inFlight = Atomic<Int>(0)
     private let recorder = Mutex<(items: [Finished], waiter: CheckedContinuation<Void, Never>?, stopped: Bool)>(([], nil, false))
     private let signal = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
     public init(db: PostgresClient, logger: Logger, settings: EngineSettings, catalog: FlowCatalog, tenants: EngineTenantSettings,
-                modules: ModuleRegistry, outbound: Outbound, http: HTTPClient, databaseConnections: Int) {
+                modules: ModuleRegistry, outbound: Outbound, http: HTTPClient, databaseConnections: Int, sendBudgetSeconds: Int) {
         self.db = db
         self.logger = logger
         self.settings = settings
@@ -45,6 +48,7 @@ public final class FlowEngine: Service, Sendable {
         self.outbound = outbound
         self.http = http
         self.permits = Permits(max(1, databaseConnections * 3 / 4))
+        self.sendBudgetSeconds = sendBudgetSeconds
     }
 
     /// New work may be due (called after the webhook stored messages).
@@ -159,6 +163,8 @@ public final class FlowEngine: Service, Sendable {
             WITH due AS (
                 SELECT conversation_id FROM engine_queue
                 WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                  -- One turn at a time, sends included: the previous turn's replies go out first.
+                  AND NOT EXISTS (SELECT 1 FROM engine_outbox o WHERE o.conversation_id = engine_queue.conversation_id)
                 ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
             ),
             claimed AS (
@@ -339,7 +345,7 @@ public final class FlowEngine: Service, Sendable {
     /// Records the turn in one statement (atomic without a transaction block: one round trip);
     /// nil when the lease was lost (another worker took the conversation over).
     ///
-    /// The queue row and the conversation are locked first. When an agent paused the bot while
+    /// The conversation, then the queue row, are locked first. When an agent paused the bot while
     /// the turn ran, the turn says nothing and leaves the flow where it was (its messages are
     /// still handled). The queue row goes away unless messages arrived meanwhile (the generation
     /// moved) or a `wait` node set a timer.
@@ -348,35 +354,40 @@ public final class FlowEngine: Service, Sendable {
         let payloads = replies.map { Self.payload($0.reply) }
         let waitUntil = outcome.keepState ? nil : outcome.state?.waitUntil
         let rows = try await permits.with { try await db.prepared(EngineCommit.self, """
-            WITH lease AS (
-                SELECT generation FROM engine_queue
-                WHERE conversation_id = \(claim.conversationId) AND lease_token = \(claim.token) FOR UPDATE
-            ),
-            locked AS (
+            -- The conversation is locked before the queue row, in the order the webhook's statement
+            -- locks them (it upserts the conversation, then queues it): no deadlock between the two.
+            WITH locked AS (
                 SELECT a.tenant_id, a.customer_id, (\(outcome.keepState) OR NOT a.bot_paused) AS go
-                FROM active_conversations a WHERE a.id = \(claim.conversationId) AND EXISTS (SELECT 1 FROM lease) FOR UPDATE
+                FROM active_conversations a WHERE a.id = \(claim.conversationId) FOR UPDATE
+            ),
+            lease AS (
+                SELECT q.generation, l.tenant_id, l.customer_id, l.go FROM engine_queue q, locked l
+                WHERE q.conversation_id = \(claim.conversationId) AND q.lease_token = \(claim.token) FOR UPDATE OF q
             ),
             handled AS (
                 UPDATE chat_messages SET awaiting_bot = false
-                WHERE id = ANY(\(outcome.handled)::uuid[]) AND awaiting_bot AND EXISTS (SELECT 1 FROM locked)
+                WHERE id = ANY(\(outcome.handled)::uuid[]) AND awaiting_bot AND EXISTS (SELECT 1 FROM lease)
                 RETURNING 1
             ),
             conv AS (
                 UPDATE active_conversations a SET
-                    flow_state = CASE WHEN \(outcome.keepState) THEN a.flow_state ELSE \(outcome.state?.json)::jsonb END,
+                    -- Text, never NULL, in the binding: a prepared statement keeps the parameter types of its first call.
+                    flow_state = CASE WHEN \(outcome.keepState) THEN a.flow_state ELSE nullif(\(outcome.state?.json ?? ""), '')::jsonb END,
                     bot_paused = a.bot_paused OR \(outcome.handoff != nil),
-                    assignee_id = coalesce(\(outcome.handoff?.assignee)::uuid, a.assignee_id),
+                    -- Only an agent or admin of this tenant (a flow may name anyone).
+                    assignee_id = coalesce((SELECT u.id FROM users u WHERE u.id = \(outcome.handoff?.assignee)::uuid
+                                              AND u.tenant_id = lease.tenant_id AND u.role IN ('tenant_admin', 'agent')), a.assignee_id),
                     last_outbound_at = CASE WHEN \(replies.count) > 0 THEN now() ELSE a.last_outbound_at END,
                     last_message_at = CASE WHEN \(replies.count) > 0 THEN greatest(a.last_message_at, now()) ELSE a.last_message_at END,
                     updated_at = now()
-                FROM locked WHERE a.id = \(claim.conversationId) AND locked.go
+                FROM lease WHERE a.id = \(claim.conversationId) AND lease.go
                 RETURNING a.id
             ),
             msgs AS (
                 INSERT INTO chat_messages (id, tenant_id, conversation_id, customer_id, direction, type, body, payload, status, occurred_at)
                 SELECT r.id, l.tenant_id, \(claim.conversationId), l.customer_id, 'outbound', r.type, r.body, r.payload::jsonb, 'pending',
                        clock_timestamp()
-                FROM locked l, unnest(\(replies.map(\.messageId))::uuid[], \(payloads.map(\.type))::text[], \(replies.map(\.reply.text))::text[],
+                FROM lease l, unnest(\(replies.map(\.messageId))::uuid[], \(payloads.map(\.type))::text[], \(replies.map(\.reply.text))::text[],
                                       \(payloads.map(\.json))::text[]) WITH ORDINALITY AS r(id, type, body, payload, ord)
                 WHERE l.go
                 ORDER BY r.ord
@@ -385,7 +396,8 @@ public final class FlowEngine: Service, Sendable {
             outbox AS (
                 -- The replies leave right after this commit, in order; they stay here until their outcome is recorded.
                 INSERT INTO engine_outbox (message_id, tenant_id, conversation_id, claim_until)
-                SELECT r.id, \(claim.tenantId), \(claim.conversationId), now() + make_interval(secs => \(settings.leaseSeconds))
+                SELECT r.id, \(claim.tenantId), \(claim.conversationId),
+                       now() + make_interval(secs => \(settings.leaseSeconds + replies.count * sendBudgetSeconds))
                 FROM unnest(\(replies.map(\.messageId))::uuid[]) WITH ORDINALITY AS r(id, ord)
                 WHERE r.id IN (SELECT id FROM msgs)
                 ORDER BY r.ord
@@ -393,7 +405,7 @@ public final class FlowEngine: Service, Sendable {
             events AS (
                 INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
                 SELECT \(claim.tenantId), \(claim.conversationId), e.type, e.data::jsonb
-                FROM locked l, unnest(\(outcome.events.map(\.type))::text[], \(outcome.events.map { JSONValue.object($0.data).jsonText })::text[])
+                FROM lease l, unnest(\(outcome.events.map(\.type))::text[], \(outcome.events.map { JSONValue.object($0.data).jsonText })::text[])
                     WITH ORDINALITY AS e(type, data, ord)
                 WHERE l.go
                 ORDER BY e.ord
@@ -422,7 +434,7 @@ public final class FlowEngine: Service, Sendable {
                            AND NOT (\(waitUntil)::timestamptz IS NOT NULL AND EXISTS (SELECT 1 FROM conv)))
                 RETURNING 1
             )
-            SELECT EXISTS (SELECT 1 FROM lease), coalesce((SELECT go FROM locked), false),
+            SELECT EXISTS (SELECT 1 FROM lease), coalesce((SELECT go FROM lease), false),
                    (SELECT count(*) FROM handled)::int8 + (SELECT count(*) FROM dequeued)::int8 + (SELECT count(*) FROM requeued)::int8
             """, logger: logger) }
         guard let (leased, go, _) = try rows.first?.decode((Bool, Bool, Int).self), leased else {
@@ -598,7 +610,8 @@ public final class FlowEngine: Service, Sendable {
                             ORDER BY pytake_status_rank(s.status) DESC LIMIT 1), 'sent') END,
                         error_code = nullif(i.code, ''), error_title = nullif(i.title, '')
                     FROM input i
-                    WHERE m.id = i.id AND m.status = 'pending'
+                    -- A send that succeeded after the recovery gave it up still counts.
+                    WHERE m.id = i.id AND (m.status = 'pending' OR (i.ok AND m.status = 'failed' AND m.provider_message_id IS NULL))
                     RETURNING m.id, m.tenant_id, m.conversation_id, m.status
                 )
                 INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
