@@ -550,7 +550,10 @@ public final class FlowEngine: Service, Sendable {
                 return state.stopped ? .stop : .wait
             }
             switch next {
-            case .write(let items): await write(items)
+            case .write(let items):
+                await write(items)
+                // Their conversations may take their next turn now.
+                wake()
             case .stop: return
             case .wait:
                 await withCheckedContinuation { (wake: CheckedContinuation<Void, Never>) in
