@@ -533,8 +533,9 @@ extension APIHandler {
         return .ok(.init(body: .json(.init(valid: problems.isEmpty, problems: problems.map(Self.problem)))))
     }
 
-    static func container(_ variables: [String: JSONValue]) throws -> OpenAPIObjectContainer {
-        try JSONDecoder().decode(OpenAPIObjectContainer.self, from: JSONEncoder().encode(variables))
+    /// A JSON object of ours as the generated types carry free-form objects.
+    static func container(_ value: some Encodable) throws -> OpenAPIObjectContainer {
+        try JSONDecoder().decode(OpenAPIObjectContainer.self, from: JSONEncoder().encode(value))
     }
 
     func simulateFlow(_ input: Operations.SimulateFlow.Input) async throws -> Operations.SimulateFlow.Output {
@@ -573,14 +574,12 @@ extension APIHandler {
 extension APIHandler {
     func listModules(_ input: Operations.ListModules.Input) async throws -> Operations.ListModules.Output {
         _ = try scope.identity()
-        func object(_ value: JSONValue) throws -> OpenAPIObjectContainer {
-            try JSONDecoder().decode(OpenAPIObjectContainer.self, from: JSONEncoder().encode(value))
-        }
         let items = try services.modules.manifests.map { manifest in
             Components.Schemas.ModuleManifest(
                 name: manifest.name, version: manifest.version, description: manifest.description,
-                with: .init(additionalProperties: try object(manifest.with)), input: .init(additionalProperties: try object(manifest.input)),
-                output: .init(additionalProperties: try object(manifest.output)))
+                with: .init(additionalProperties: try Self.container(manifest.with)),
+                input: .init(additionalProperties: try Self.container(manifest.input)),
+                output: .init(additionalProperties: try Self.container(manifest.output)))
         }
         return .ok(.init(body: .json(.init(items: items))))
     }

@@ -148,7 +148,6 @@ public final class EngineTenantSettings: Sendable {
         self.ttl = ttl
     }
 
-    public func invalidate(tenant: UUID) { _ = cache.withLock { $0.removeValue(forKey: tenant) } }
     public func invalidateAll() { cache.withLock { $0.removeAll() } }
 
     public func get(_ tenant: UUID) async throws -> Entry {

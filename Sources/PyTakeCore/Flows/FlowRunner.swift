@@ -87,8 +87,6 @@ public struct FlowRunner: Sendable {
         public var steps: [FlowStep] = []
         /// Set when a `handoff` node ran: pause the bot, and assign this agent when given.
         public var handoff: Handoff?
-        /// True when the input was consumed (an answer, or the message that started the flow).
-        public var consumedInput = false
         public var completed = false
         public var failed: String?
         /// The variables when the flow ended (while it runs they are in `state`).
@@ -125,7 +123,6 @@ public struct FlowRunner: Sendable {
             switch state.status {
             case .awaitingInput:
                 guard let input else { return turn }
-                turn.consumedInput = true
                 guard let node = graph.nodes[state.node] else { return finish(&turn, variables, failure: "node '\(state.node)' is gone") }
                 switch Self.accept(input, for: node) {
                 case .success(let value):
@@ -147,7 +144,6 @@ public struct FlowRunner: Sendable {
                 current = next
             case .handedOff:
                 guard let next = graph.next(state.node, "next") else { return finish(&turn, variables) }
-                turn.consumedInput = input != nil
                 current = next
             }
         } else {
@@ -155,7 +151,6 @@ public struct FlowRunner: Sendable {
                 return finish(&turn, variables, failure: "the flow has no start node")
             }
             turn.events.append(FlowEvent(type: "flow_started", data: ["flow_id": .string(flowId.uuidString.lowercased()), "version": .number(Double(version))]))
-            turn.consumedInput = input != nil
             turn.state = FlowState(flowId: flowId, version: version, node: start.id, status: .awaitingInput, variables: [:])
             current = start.id
         }

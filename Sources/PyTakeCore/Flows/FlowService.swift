@@ -74,10 +74,10 @@ public struct FlowService: Sendable {
         let flow = try await get(tenantId: tenantId, id: id, identity: identity)
         var definition = flow.draft
         if let version {
-            guard let published = try await db.withConnection({ try await versions($0, flowId: id) }).first(where: { $0.version == version }) else {
-                throw AppError(.notFound, code: "not_found", "Version \(version) of this flow does not exist.")
-            }
-            definition = published.definition
+            let published = if let catalog { try await catalog.definition(flowId: id, version: version) }
+                else { try await db.withConnection({ try await versions($0, flowId: id) }).first(where: { $0.version == version })?.definition }
+            guard let published else { throw AppError(.notFound, code: "not_found", "Version \(version) of this flow does not exist.") }
+            definition = published
         }
         guard let tester else { throw AppError(.unavailable, code: "engine_unavailable", "The flow engine is not running in this process.") }
         return try await tester.simulate(tenantId: tenantId, flowId: id, version: version ?? 0, definition: definition,
