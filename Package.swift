@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "pytake-server", targets: ["pytake-server"]),
         .executable(name: "pytake-admin", targets: ["pytake-admin"]),
+        .executable(name: "pytake-scheduler", targets: ["pytake-scheduler"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -81,6 +82,15 @@ let package = Package(
             dependencies: [
                 "PyTakeCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pytake-scheduler",
+            dependencies: [
+                "PyTakeCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

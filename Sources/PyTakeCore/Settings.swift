@@ -42,6 +42,7 @@ public struct Settings: Sendable {
     public var outbound: OutboundSettings
     public var meta: MetaSettings
     public var engine: EngineSettings
+    public var scheduler: SchedulerSettings
 
     public init(config: ConfigReader) throws(ConfigurationError) {
         func int(_ key: String, _ env: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
@@ -178,6 +179,16 @@ public struct Settings: Sendable {
             moduleRatePerMinute: try int("module.rate.per.minute", "MODULE_RATE_PER_MINUTE", default: 600, range: 1...1_000_000),
             moduleMaxTimeoutMilliseconds: try int("module.max.timeout.ms", "MODULE_MAX_TIMEOUT_MS", default: 30_000, range: 100...300_000)
         )
+        scheduler = SchedulerSettings(
+            metricsIntervalSeconds: try int("scheduler.metrics.interval.seconds", "SCHEDULER_METRICS_INTERVAL_SECONDS", default: 300, range: 1...86_400),
+            followUpIntervalSeconds: try int("scheduler.followup.interval.seconds", "SCHEDULER_FOLLOWUP_INTERVAL_SECONDS", default: 300, range: 1...86_400),
+            leaseSeconds: try int("scheduler.lease.seconds", "SCHEDULER_LEASE_SECONDS", default: 60, range: 2...3600),
+            pollSeconds: try int("scheduler.poll.seconds", "SCHEDULER_POLL_SECONDS", default: 5, range: 1...300),
+            followUpBatchSize: try int("scheduler.followup.batch", "SCHEDULER_FOLLOWUP_BATCH", default: 500, range: 1...10_000),
+            followUpConcurrency: try int("scheduler.followup.concurrency", "SCHEDULER_FOLLOWUP_CONCURRENCY", default: 8, range: 1...256),
+            followUpMaxTries: try int("scheduler.followup.max.tries", "SCHEDULER_FOLLOWUP_MAX_TRIES", default: 3, range: 1...20),
+            inServer: try flag("scheduler.in.server", "SCHEDULER_IN_SERVER", default: databaseURL == nil)
+        )
     }
 
     static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET", "PYTAKE_ENCRYPTION_KEY", "PYTAKE_ENCRYPTION_OLD_KEYS",
@@ -220,6 +231,22 @@ public struct EngineSettings: Sendable {
 }
 
 /// How PyTake talks to WhatsApp providers.
+public struct SchedulerSettings: Sendable {
+    public var metricsIntervalSeconds: Int
+    public var followUpIntervalSeconds: Int
+    /// How long a replica may go silent before another takes its run over (renewed every third of it).
+    public var leaseSeconds: Int
+    /// Longest sleep between looks at the schedule (a run's due time usually wakes it sooner).
+    public var pollSeconds: Int
+    public var followUpBatchSize: Int
+    public var followUpConcurrency: Int
+    /// Sends of one follow-up attempt before it is given up.
+    public var followUpMaxTries: Int
+    /// Run the scheduler inside `pytake-server` (the default with the embedded database, so one
+    /// command runs everything; with `DATABASE_URL`, run `pytake-scheduler` replicas instead).
+    public var inServer: Bool
+}
+
 public struct OutboundSettings: Sendable {
     /// Meta Graph API base URL (no trailing slash) and version, e.g. `https://graph.facebook.com`, `v22.0`.
     public var metaGraphURL: String

@@ -114,6 +114,9 @@ enum TenantRules {
                 v.check(false, "tools_config.ai", "must be an object")
             }
         }
+        if let followup = config["followup"] {
+            for problem in FollowUpPolicy.problems(followup) { v.check(false, problem.field, problem.message) }
+        }
         if let webhooks = config["webhooks"] {
             let secret = webhooks["secret"]
             v.check(webhooks.object != nil && (secret == nil || (secret?.string.map { $0.hasPrefix("••••") || ($0.count >= 16 && $0.count <= 256) } ?? false)),

@@ -9,7 +9,7 @@ import PyTakeCore
 struct APIHandler: APIProtocol {
     let services: AppServices
 
-    private var scope: RequestScope { RequestScope.current }
+    var scope: RequestScope { RequestScope.current }
 
     // MARK: operations
 

@@ -33,10 +33,14 @@ public struct AppServices: Sendable {
     public let flows: FlowService
     public let modules: ModuleRegistry
     public let engine: FlowEngine
+    public let metrics: MetricsService
+    /// The periodic jobs, when this server also runs them (`SCHEDULER_IN_SERVER`).
+    public let scheduler: SchedulerServices?
 
     /// What must run next to the HTTP server, after the database pool (which comes first).
     public var backgroundServices: [any Service] {
         [HTTPClientService(client: httpClient), CredentialInvalidationListener(db: db, cache: credentialCache, logger: logger), ingestor, engine]
+            + (scheduler?.services ?? [])
     }
 
     public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], secrets: SecretBox, logger: Logger) async {
@@ -73,6 +77,8 @@ public struct AppServices: Sendable {
                             sendBudgetSeconds: settings.outbound.timeoutSeconds * settings.outbound.retryAttempts + 5)
         ingestor.onStored { [engine] in engine.wake() }
         flows = FlowService(db: db, logger: logger, modules: modules, tester: engine, catalog: catalog)
+        metrics = MetricsService(db: db, logger: logger)
+        scheduler = settings.scheduler.inServer ? SchedulerServices(settings: settings, db: db, secrets: secrets, logger: logger) : nil
         signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,
                             client: httpClient, providers: providers, signingSecret: jwtSecret)
     }

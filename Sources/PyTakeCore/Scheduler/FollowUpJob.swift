@@ -1,0 +1,333 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Sends follow-ups to "warm" conversations: the tenant spoke last and the customer has been
+/// silent for the tenant's `tools_config.followup.after_hours`.
+///
+/// Each follow-up is a `followups` row keyed by (conversation, attempt), written with its
+/// `pending` message before anything leaves. A second replica or a retried run cannot claim the
+/// same key; a row left `pending` by a run that died is marked `unknown` (it may have been
+/// delivered) and never sent again. A send that failed is tried again on later runs, up to
+/// `maxTries`, with its error kept.
+public struct FollowUpJob: ScheduledJob {
+    public struct Settings: Sendable {
+        public var batchSize: Int
+        public var concurrency: Int
+        public var maxTries: Int
+        public init(batchSize: Int = 500, concurrency: Int = 8, maxTries: Int = 3) {
+            self.batchSize = batchSize
+            self.concurrency = concurrency
+            self.maxTries = maxTries
+        }
+    }
+
+    public let name = "followup"
+    let db: PostgresClient
+    let outbound: Outbound
+    let settings: Settings
+
+    public init(db: PostgresClient, outbound: Outbound, settings: Settings) {
+        self.db = db
+        self.outbound = outbound
+        self.settings = settings
+    }
+
+    struct Candidate: Sendable {
+        var conversationId: UUID
+        var tenantId: UUID
+        var providerId: UUID?
+        var customerId: UUID
+        var waId: String
+        var customerName: String?
+        var outsideWindow: Bool
+        var attempt: Int
+        /// The failed row being tried again (its message), or nil for a new attempt.
+        var retryMessageId: UUID?
+        var lastOutboundAt: Date
+    }
+
+    enum Outcome: String {
+        case sent, failed, skippedWindow = "skipped_window", noProvider = "no_provider", claimedElsewhere = "claimed_elsewhere"
+    }
+
+    public func run(_ run: JobRun) async throws -> [String: Int] {
+        let logger = run.logger
+        var counts: [String: Int] = [:]
+        counts["interrupted_marked_unknown"] = try await recoverInterrupted(runId: run.id, logger: logger)
+
+        let (policies, quiet) = try await activePolicies(logger: logger)
+        counts["tenants_enabled"] = policies.count + quiet
+        counts["tenants_quiet"] = quiet
+        guard !policies.isEmpty else { return counts }
+
+        var after: (Date, UUID)? = nil
+        var scanned = 0
+        var scanMilliseconds = 0
+        while true {
+            if run.shouldStop { throw JobInterrupted(counts: counts) }
+            let started = ContinuousClock.now
+            let batch = try await candidates(policies, after: after, logger: logger)
+            let elapsed = ContinuousClock.now - started
+            scanMilliseconds += Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            scanned += batch.count
+            guard let last = batch.last else { break }
+            after = (last.lastOutboundAt, last.conversationId)
+            let outcomes = await withTaskGroup(of: Outcome.self, returning: [Outcome].self) { group in
+                var results: [Outcome] = []
+                var next = batch.makeIterator()
+                for _ in 0..<settings.concurrency {
+                    guard let candidate = next.next() else { break }
+                    group.addTask { await send(candidate, policy: policies[candidate.tenantId]!, runId: run.id, logger: logger) }
+                }
+                for await outcome in group {
+                    results.append(outcome)
+                    if !run.shouldStop, let candidate = next.next() {
+                        group.addTask { await send(candidate, policy: policies[candidate.tenantId]!, runId: run.id, logger: logger) }
+                    }
+                }
+                return results
+            }
+            for outcome in outcomes { counts[outcome.rawValue, default: 0] += 1 }
+            if batch.count < settings.batchSize { break }
+        }
+        counts["candidates"] = scanned
+        counts["scan_ms"] = scanMilliseconds
+        if run.shouldStop { throw JobInterrupted(counts: counts) }
+        return counts
+    }
+
+    /// Rows a dead run left `pending`: the message may or may not have gone out, so it is not sent
+    /// again (the customer must never get the same follow-up twice).
+    func recoverInterrupted(runId: Int64, logger: Logger) async throws -> Int {
+        let rows = try await db.query("""
+            WITH lost AS (
+                UPDATE followups SET status = 'unknown', updated_at = now(),
+                    error = 'interrupted while sending (its scheduler stopped); it may or may not have been delivered, so it is not sent again'
+                WHERE status = 'pending' AND run_id IS DISTINCT FROM \(runId)
+                RETURNING message_id
+            ),
+            marked AS (
+                UPDATE chat_messages m SET status = 'failed', error_code = 'interrupted',
+                    error_title = 'Interrupted while sending; it may or may not have been delivered.', updated_at = now()
+                FROM lost WHERE m.id = lost.message_id AND m.status = 'pending'
+                RETURNING 1
+            )
+            SELECT count(*)::int8 FROM lost
+            """, logger: logger)
+        return try await rows.decode(Int.self).first { _ in true } ?? 0
+    }
+
+    /// Enabled policies of active tenants, minus the tenants in their quiet hours right now (by the
+    /// database's clock, in each tenant's timezone).
+    func activePolicies(logger: Logger) async throws -> (policies: [UUID: FollowUpPolicy], quiet: Int) {
+        let rows = try await db.query("""
+            SELECT id, (tools_config -> 'followup')::text,
+                   (extract(hour FROM now() AT TIME ZONE timezone) * 60 + extract(minute FROM now() AT TIME ZONE timezone))::int8
+            FROM clients
+            WHERE status = 'active' AND tools_config -> 'followup' ->> 'enabled' = 'true'
+            """, logger: logger)
+        var policies: [UUID: FollowUpPolicy] = [:]
+        var quiet = 0
+        for try await (id, text, minute) in rows.decode((UUID, String, Int).self) {
+            guard let policy = FollowUpPolicy(try? JSONColumn.decode(JSONValue.self, from: text)) else { continue }
+            if policy.isQuiet(atMinute: minute) { quiet += 1 } else { policies[id] = policy }
+        }
+        return (policies, quiet)
+    }
+
+    /// The next conversations due a follow-up, oldest silence first. A conversation qualifies when
+    /// it is open, the bot is not paused, the tenant wrote last and at least `after_hours` ago, the
+    /// customer is not erased, and either its latest attempt failed and may be tried again or fewer
+    /// than `max_attempts` follow-ups went out since the customer last wrote.
+    func candidates(_ policies: [UUID: FollowUpPolicy], after: (Date, UUID)?, logger: Logger) async throws -> [Candidate] {
+        let tenants = Array(policies.keys)
+        let afterSeconds = tenants.map { policies[$0]!.afterHours * 3600 }
+        let maxAttempts = tenants.map { policies[$0]!.maxAttempts }
+        let rows = try await db.query("""
+            WITH policy AS (
+                SELECT * FROM unnest(\(tenants)::uuid[], \(afterSeconds)::float8[], \(maxAttempts)::int8[]) AS p(tenant_id, after_secs, max_attempts)
+            )
+            SELECT a.id, a.tenant_id, a.provider_id, cu.id, cu.wa_id, cu.profile_name,
+                   a.last_inbound_at IS NULL OR now() - a.last_inbound_at > interval '24 hours',
+                   CASE WHEN retry.message_id IS NOT NULL THEN latest.attempt ELSE coalesce(latest.attempt, 0) + 1 END::int8,
+                   retry.message_id, a.last_outbound_at
+            FROM active_conversations a
+            JOIN policy p ON p.tenant_id = a.tenant_id
+            JOIN customers cu ON cu.id = a.customer_id AND cu.erased_at IS NULL
+            LEFT JOIN LATERAL (
+                SELECT f.attempt, f.status, f.tries, f.message_id, f.created_at FROM followups f
+                WHERE f.conversation_id = a.id ORDER BY f.attempt DESC LIMIT 1
+            ) latest ON true
+            LEFT JOIN LATERAL (
+                SELECT latest.message_id WHERE latest.status = 'failed' AND latest.tries < \(settings.maxTries)
+                                           AND latest.created_at > coalesce(a.last_inbound_at, '-infinity')
+            ) retry ON true
+            WHERE a.status = 'open' AND NOT a.bot_paused
+              AND a.last_outbound_at <= now() - make_interval(secs => \(afterSeconds.min() ?? 0))
+              AND a.last_outbound_at <= now() - make_interval(secs => p.after_secs)
+              AND a.last_outbound_at > coalesce(a.last_inbound_at, '-infinity')
+              AND (\(after?.0)::timestamptz IS NULL OR (a.last_outbound_at, a.id) > (\(after?.0)::timestamptz, \(after?.1)::uuid))
+              AND (retry.message_id IS NOT NULL
+                   OR (SELECT count(*) FROM followups f WHERE f.conversation_id = a.id
+                         AND f.created_at > coalesce(a.last_inbound_at, '-infinity')) < p.max_attempts)
+            ORDER BY a.last_outbound_at, a.id
+            LIMIT \(settings.batchSize)
+            """, logger: logger)
+        var result: [Candidate] = []
+        typealias Row = (UUID, UUID, UUID?, UUID, String, String?, Bool, Int, UUID?, Date)
+        for try await r in rows.decode(Row.self) {
+            result.append(Candidate(conversationId: r.0, tenantId: r.1, providerId: r.2, customerId: r.3, waId: r.4, customerName: r.5,
+                                    outsideWindow: r.6, attempt: r.7, retryMessageId: r.8, lastOutboundAt: r.9))
+        }
+        return result
+    }
+
+    /// Claims the attempt's key, sends, and records the outcome.
+    func send(_ c: Candidate, policy: FollowUpPolicy, runId: Int64, logger: Logger) async -> Outcome {
+        var logger = logger
+        logger[metadataKey: "conversation_id"] = "\(c.conversationId.uuidString.lowercased())"
+        logger[metadataKey: "tenant_id"] = "\(c.tenantId.uuidString.lowercased())"
+        let sender: any MessageSender
+        let providerType: ProviderType
+        do {
+            let resolved = try await outbound.sender(tenantId: c.tenantId, preferring: c.providerId)
+            sender = resolved.sender
+            providerType = resolved.credentials.providerType
+        } catch {
+            logger.warning("no provider to send a follow-up through", metadata: ["error": "\(error)"])
+            return .noProvider
+        }
+        // Outside WhatsApp's 24-hour window the Cloud API takes only approved templates (Uazapi
+        // speaks WhatsApp Web, which has no such window).
+        let needsTemplate = c.outsideWindow && providerType != .uazapi
+        if needsTemplate && policy.template == nil { return .skippedWindow }
+
+        let text = Template.render(policy.message, [
+            "customer_name": .string(c.customerName ?? ""), "attempt": .number(Double(c.attempt)),
+        ])
+        let kind = needsTemplate ? "template" : "text"
+        let body = needsTemplate ? policy.template!.name : text
+        let payload: JSONValue = needsTemplate
+            ? .object(["type": .string("template"), "template": .object([
+                "name": .string(policy.template!.name), "language": .string(policy.template!.language)])])
+            : .object(["type": .string("text"), "text": .object(["body": .string(text)])])
+
+        let messageId: UUID
+        do {
+            guard let claimed = try await claim(c, kind: kind, body: body, payload: payload.jsonText, runId: runId, logger: logger) else {
+                return .claimedElsewhere
+            }
+            messageId = claimed
+        } catch {
+            logger.error("could not record a follow-up before sending; not sent", metadata: ["error": "\(Database.describe(error))"])
+            return .failed
+        }
+
+        let outcome: Result<SendReceipt, SendError>
+        do {
+            if needsTemplate, let template = policy.template {
+                outcome = .success(try await sender.sendTemplate(to: c.waId, name: template.name, language: template.language,
+                                                                 components: template.components))
+            } else {
+                outcome = .success(try await sender.sendText(to: c.waId, text: text))
+            }
+        } catch {
+            outcome = .failure(error)
+        }
+        do {
+            try await record(c, messageId: messageId, kind: kind, outcome: outcome, logger: logger)
+        } catch {
+            // The row stays pending: the next run marks it unknown rather than sending it again.
+            logger.error("could not record a follow-up's outcome", metadata: ["error": "\(Database.describe(error))"])
+        }
+        if case .failure(let error) = outcome {
+            logger.warning("follow-up failed", metadata: ["attempt": "\(c.attempt)", "error": "\(error)"])
+            return .failed
+        }
+        return .sent
+    }
+
+    /// Writes the pending message and takes the (conversation, attempt) key in one transaction;
+    /// nil when the key is taken (sent, pending elsewhere, or out of tries).
+    func claim(_ c: Candidate, kind: String, body: String, payload: String, runId: Int64, logger: Logger) async throws -> UUID? {
+        try await db.transaction(logger: logger) { tx -> UUID? in
+            if let retry = c.retryMessageId {
+                let rows = try await tx.query("""
+                    UPDATE followups SET status = 'pending', tries = tries + 1, run_id = \(runId), kind = \(kind), error = NULL, updated_at = now()
+                    WHERE conversation_id = \(c.conversationId) AND attempt = \(c.attempt) AND status = 'failed' AND tries < \(settings.maxTries)
+                    RETURNING message_id
+                    """, logger: logger)
+                guard let messageId = try await rows.decode(UUID.self).first(where: { _ in true }), messageId == retry else { return nil }
+                try await tx.query("""
+                    UPDATE chat_messages SET status = 'pending', type = \(kind), body = \(body), payload = \(payload)::jsonb,
+                        error_code = NULL, error_title = NULL, occurred_at = now(), updated_at = now()
+                    WHERE id = \(messageId)
+                    """, logger: logger)
+                return messageId
+            }
+            let messageId = UUID()
+            let rows = try await tx.query("""
+                WITH msg AS (
+                    INSERT INTO chat_messages (id, tenant_id, conversation_id, customer_id, direction, type, body, payload, status, occurred_at)
+                    VALUES (\(messageId), \(c.tenantId), \(c.conversationId), \(c.customerId), 'outbound', \(kind), \(body), \(payload)::jsonb,
+                            'pending', now())
+                    RETURNING id
+                )
+                INSERT INTO followups (tenant_id, conversation_id, attempt, message_id, kind, status, run_id)
+                SELECT \(c.tenantId), \(c.conversationId), \(c.attempt), id, \(kind), 'pending', \(runId) FROM msg
+                ON CONFLICT (conversation_id, attempt) DO NOTHING
+                RETURNING message_id
+                """, logger: logger)
+            guard try await rows.decode(UUID.self).first(where: { _ in true }) != nil else {
+                // Someone holds the key: drop the message written for it.
+                try await tx.query("DELETE FROM chat_messages WHERE id = \(messageId)", logger: logger)
+                return nil
+            }
+            return messageId
+        }
+    }
+
+    func record(_ c: Candidate, messageId: UUID, kind: String, outcome: Result<SendReceipt, SendError>, logger: Logger) async throws {
+        try await db.transaction(logger: logger) { tx in
+            switch outcome {
+            case .success(let receipt):
+                try await tx.query("""
+                    UPDATE followups SET status = 'sent', updated_at = now() WHERE message_id = \(messageId)
+                    """, logger: logger)
+                try await tx.query("""
+                    UPDATE chat_messages SET provider_message_id = \(receipt.providerMessageId), updated_at = now(),
+                        status = coalesce((SELECT s.status FROM message_statuses s
+                                           WHERE s.tenant_id = \(c.tenantId) AND s.provider_message_id = \(receipt.providerMessageId)
+                                             AND pytake_status_rank(s.status) > pytake_status_rank('sent')
+                                           ORDER BY pytake_status_rank(s.status) DESC LIMIT 1), 'sent')
+                    WHERE id = \(messageId)
+                    """, logger: logger)
+                try await tx.query("""
+                    UPDATE active_conversations SET last_outbound_at = now(), last_message_at = greatest(last_message_at, now()), updated_at = now()
+                    WHERE id = \(c.conversationId)
+                    """, logger: logger)
+                try await tx.query("""
+                    INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
+                    VALUES (\(c.tenantId), \(c.conversationId), 'followup_sent',
+                            jsonb_build_object('message_id', \(messageId), 'attempt', \(c.attempt), 'kind', \(kind)))
+                    """, logger: logger)
+            case .failure(let error):
+                let code = error.kind.rawValue + (error.providerCode.map { ":" + $0 } ?? "")
+                try await tx.query("""
+                    UPDATE followups SET status = 'failed', error = \(String(error.message.prefix(1000))), updated_at = now()
+                    WHERE message_id = \(messageId)
+                    """, logger: logger)
+                try await tx.query("""
+                    UPDATE chat_messages SET status = 'failed', error_code = \(code), error_title = \(String(error.message.prefix(500))), updated_at = now()
+                    WHERE id = \(messageId)
+                    """, logger: logger)
+                try await tx.query("""
+                    INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
+                    VALUES (\(c.tenantId), \(c.conversationId), 'followup_failed',
+                            jsonb_build_object('message_id', \(messageId), 'attempt', \(c.attempt), 'error', \(code)))
+                    """, logger: logger)
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// One day's figures (from `metrics_daily`; zeros for a day without activity).
+public struct DailyMetrics: Sendable, Equatable {
+    public var day: String
+    public var messagesIn: Int
+    public var messagesOut: Int
+    public var conversationsStarted: Int
+    public var conversationsClosed: Int
+    public var handoffs: Int
+    public var followupsSent: Int
+    public var flowsCompleted: Int
+    public var respondedConversations: Int
+    public var firstResponseMedianSeconds: Double?
+    public var firstResponseAvgSeconds: Double?
+}
+
+public struct MetricsReport: Sendable {
+    public var from: String
+    public var to: String
+    /// The tenant's timezone (days are cut in it); nil for the platform overview, where each
+    /// tenant's days are its own.
+    public var timezone: String?
+    public var days: [DailyMetrics]
+    /// Sums over the range; the first-response average is weighted by responded conversations
+    /// (a median of medians would mean nothing, so totals have none).
+    public var totals: DailyMetrics
+    /// Tenants with any activity in the range (overview only).
+    public var tenants: Int?
+    /// When the metrics job last read events: figures include everything before it.
+    public var computedThrough: Date?
+}
+
+public struct JobRunRecord: Sendable {
+    public var id: Int64
+    public var job: String
+    public var trigger: String
+    public var status: String
+    public var owner: String
+    public var scheduledFor: Date
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var takeoverOf: Int64?
+    public var options: [String: JSONValue]
+    public var counts: [String: Int]
+    public var error: String?
+}
+
+/// Reads `metrics_daily` (never the event log) and `job_runs`.
+public struct MetricsService: Sendable {
+    let db: PostgresClient
+    let logger: Logger
+    /// Longest range one request may ask for.
+    public static let maxDays = 366
+
+    public init(db: PostgresClient, logger: Logger) {
+        self.db = db
+        self.logger = logger
+    }
+
+    public func daily(tenantId: UUID, from: String, to: String, identity: Identity) async throws -> MetricsReport {
+        try Access.require(identity, .read, tenant: tenantId)
+        let (from, to) = try Self.range(from, to)
+        let tenant = try await db.query("SELECT timezone FROM clients WHERE id = \(tenantId) AND status <> 'deleted'", logger: logger)
+        guard let timezone = try await tenant.decode(String.self).first(where: { _ in true }) else { throw AppError.notFound("Tenant") }
+        let rows = try await db.query("""
+            SELECT d::date::text, coalesce(m.messages_in, 0), coalesce(m.messages_out, 0), coalesce(m.conversations_started, 0),
+                   coalesce(m.conversations_closed, 0), coalesce(m.handoffs, 0), coalesce(m.followups_sent, 0),
+                   coalesce(m.flows_completed, 0), coalesce(m.responded_conversations, 0),
+                   m.first_response_median_seconds, m.first_response_avg_seconds
+            FROM generate_series(\(from)::date, \(to)::date, interval '1 day') AS d
+            LEFT JOIN metrics_daily m ON m.tenant_id = \(tenantId) AND m.day = d::date
+            ORDER BY d
+            """, logger: logger)
+        let days = try await Self.decode(rows)
+        return MetricsReport(from: from, to: to, timezone: timezone, days: days, totals: Self.totals(days, from: from),
+                             tenants: nil, computedThrough: try await computedThrough())
+    }
+
+    /// Every tenant's figures summed per day (platform_admin).
+    public func overview(from: String, to: String, identity: Identity) async throws -> MetricsReport {
+        try Access.requirePlatformAdmin(identity)
+        let (from, to) = try Self.range(from, to)
+        let rows = try await db.query("""
+            WITH sums AS (
+                SELECT day, sum(messages_in) AS messages_in, sum(messages_out) AS messages_out,
+                       sum(conversations_started) AS conversations_started, sum(conversations_closed) AS conversations_closed,
+                       sum(handoffs) AS handoffs, sum(followups_sent) AS followups_sent, sum(flows_completed) AS flows_completed,
+                       sum(responded_conversations) AS responded,
+                       sum(first_response_avg_seconds * responded_conversations) / nullif(sum(responded_conversations), 0) AS avg_first
+                FROM metrics_daily WHERE day BETWEEN \(from)::date AND \(to)::date GROUP BY day
+            )
+            SELECT d::date::text, coalesce(s.messages_in, 0)::int8, coalesce(s.messages_out, 0)::int8, coalesce(s.conversations_started, 0)::int8,
+                   coalesce(s.conversations_closed, 0)::int8, coalesce(s.handoffs, 0)::int8, coalesce(s.followups_sent, 0)::int8,
+                   coalesce(s.flows_completed, 0)::int8, coalesce(s.responded, 0)::int8, NULL::float8, s.avg_first::float8
+            FROM generate_series(\(from)::date, \(to)::date, interval '1 day') AS d
+            LEFT JOIN sums s ON s.day = d::date
+            ORDER BY d
+            """, logger: logger)
+        let days = try await Self.decode(rows)
+        let active = try await db.query("""
+            SELECT count(DISTINCT tenant_id)::int8 FROM metrics_daily WHERE day BETWEEN \(from)::date AND \(to)::date
+            """, logger: logger)
+        return MetricsReport(from: from, to: to, timezone: nil, days: days, totals: Self.totals(days, from: from),
+                             tenants: try await active.decode(Int.self).first { _ in true } ?? 0, computedThrough: try await computedThrough())
+    }
+
+    /// Newest first (platform_admin).
+    public func jobRuns(job: String?, status: String?, page: PageRequest, identity: Identity) async throws -> Page<JobRunRecord> {
+        try Access.requirePlatformAdmin(identity)
+        var v = Validator()
+        v.check(status.map { ["running", "succeeded", "failed", "abandoned"].contains($0) } ?? true, "status",
+                "must be running, succeeded, failed or abandoned")
+        v.check(job.map { (1...64).contains($0.count) } ?? true, "job", "must be 1 to 64 characters")
+        try v.finish()
+        let before: Int64?
+        if let parts = try Cursor.decode(page.cursor, parts: 1) {
+            guard let id = Int64(parts[0]) else { throw AppError.invalidParameter("cursor", "is not a cursor returned by this API") }
+            before = id
+        } else {
+            before = nil
+        }
+        let rows = try await db.query("""
+            SELECT id, job, trigger, status, owner, scheduled_for, started_at, finished_at, takeover_of, options::text, counts::text, error
+            FROM job_runs
+            WHERE (\(job)::text IS NULL OR job = \(job)) AND (\(status)::text IS NULL OR status = \(status))
+              AND (\(before)::int8 IS NULL OR id < \(before))
+            ORDER BY id DESC LIMIT \(page.limit + 1)
+            """, logger: logger)
+        var runs: [JobRunRecord] = []
+        typealias Row = (Int64, String, String, String, String, Date, Date, Date?, Int64?, String, String, String?)
+        for try await r in rows.decode(Row.self) {
+            let options = (try? JSONColumn.decode([String: JSONValue].self, from: r.9)) ?? [:]
+            let counts = (try? JSONColumn.decode([String: Int].self, from: r.10)) ?? [:]
+            runs.append(JobRunRecord(id: r.0, job: r.1, trigger: r.2, status: r.3, owner: r.4, scheduledFor: r.5, startedAt: r.6,
+                                     finishedAt: r.7, takeoverOf: r.8, options: options, counts: counts, error: r.11))
+        }
+        return Page.overfetched(runs, limit: page.limit, item: { $0 }, cursor: { [String($0.id)] })
+    }
+
+    func computedThrough() async throws -> Date? {
+        let rows = try await db.query("SELECT updated_at FROM metrics_watermark", logger: logger)
+        return try await rows.decode(Date.self).first { _ in true }
+    }
+
+    /// Validates a `from`/`to` pair of calendar dates (YYYY-MM-DD), at most `maxDays` long.
+    static func range(_ from: String, _ to: String) throws(AppError) -> (String, String) {
+        var v = Validator()
+        let start = Self.date(from)
+        let end = Self.date(to)
+        v.check(start != nil, "from", "must be a date as YYYY-MM-DD")
+        v.check(end != nil, "to", "must be a date as YYYY-MM-DD")
+        if let start, let end {
+            let days = Calendar(identifier: .gregorian).dateComponents([.day], from: start, to: end).day ?? 0
+            v.check(days >= 0, "to", "must not be before from")
+            v.check(days < maxDays, "to", "the range may cover at most \(maxDays) days")
+        }
+        try v.finish()
+        return (from, to)
+    }
+
+    static func date(_ text: String) -> Date? {
+        guard text.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) != nil else { return nil }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        formatter.isLenient = false
+        guard let date = formatter.date(from: text), formatter.string(from: date) == text else { return nil }
+        return date
+    }
+
+    static func decode(_ rows: PostgresRowSequence) async throws -> [DailyMetrics] {
+        var days: [DailyMetrics] = []
+        typealias Row = (String, Int, Int, Int, Int, Int, Int, Int, Int, Double?, Double?)
+        for try await r in rows.decode(Row.self) {
+            days.append(DailyMetrics(day: r.0, messagesIn: r.1, messagesOut: r.2, conversationsStarted: r.3, conversationsClosed: r.4,
+                                     handoffs: r.5, followupsSent: r.6, flowsCompleted: r.7, respondedConversations: r.8,
+                                     firstResponseMedianSeconds: r.9, firstResponseAvgSeconds: r.10))
+        }
+        return days
+    }
+
+    static func totals(_ days: [DailyMetrics], from: String) -> DailyMetrics {
+        var t = DailyMetrics(day: from, messagesIn: 0, messagesOut: 0, conversationsStarted: 0, conversationsClosed: 0, handoffs: 0,
+                             followupsSent: 0, flowsCompleted: 0, respondedConversations: 0)
+        var weighted = 0.0
+        for d in days {
+            t.messagesIn += d.messagesIn
+            t.messagesOut += d.messagesOut
+            t.conversationsStarted += d.conversationsStarted
+            t.conversationsClosed += d.conversationsClosed
+            t.handoffs += d.handoffs
+            t.followupsSent += d.followupsSent
+            t.flowsCompleted += d.flowsCompleted
+            t.respondedConversations += d.respondedConversations
+            weighted += (d.firstResponseAvgSeconds ?? 0) * Double(d.respondedConversations)
+        }
+        t.firstResponseAvgSeconds = t.respondedConversations > 0 ? weighted / Double(t.respondedConversations) : nil
+        return t
+    }
+}
