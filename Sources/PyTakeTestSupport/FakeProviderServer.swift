@@ -26,6 +26,9 @@ public final class FakeProviderServer: Sendable {
         case hang(seconds: Int)
         /// Meta's answer to a send, with a new message id each time (`wamid.fake-N`).
         case metaSent
+        /// The same, after a pause (a slow provider).
+        case metaSentAfter(milliseconds: Int)
+        case jsonAfter(milliseconds: Int, Int, String)
     }
 
     struct State {
@@ -107,6 +110,10 @@ public final class FakeProviderServer: Sendable {
                 state.sent += 1
                 return .json(200, #"{"messaging_product":"whatsapp","messages":[{"id":"wamid.fake-\#(state.sent)"}]}"#)
             }
+            if case .metaSentAfter(let pause) = reply {
+                state.sent += 1
+                return .jsonAfter(milliseconds: pause, 200, #"{"messaging_product":"whatsapp","messages":[{"id":"wamid.fake-\#(state.sent)"}]}"#)
+            }
             return reply
         }
         switch reply {
@@ -117,7 +124,10 @@ public final class FakeProviderServer: Sendable {
         case .hang(let seconds):
             try await Task.sleep(for: .seconds(seconds))
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "{}")))
-        case .metaSent:
+        case .jsonAfter(let pause, let status, let text):
+            try await Task.sleep(for: .milliseconds(pause))
+            return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        case .metaSent, .metaSentAfter:
             return Response(status: .internalServerError)
         }
     }

@@ -111,6 +111,12 @@ public struct FollowUpJob: ScheduledJob {
                 UPDATE chat_messages m SET status = 'failed', error_code = 'interrupted',
                     error_title = 'Interrupted while sending; it may or may not have been delivered.', updated_at = now()
                 FROM lost WHERE m.id = lost.message_id AND m.status = 'pending'
+                RETURNING m.conversation_id
+            ),
+            -- Timed as if it went out: the next attempt waits its full after_hours.
+            timed AS (
+                UPDATE active_conversations a SET last_outbound_at = greatest(a.last_outbound_at, now()), updated_at = now()
+                FROM marked WHERE a.id = marked.conversation_id
                 RETURNING 1
             )
             SELECT count(*)::int8 FROM lost
