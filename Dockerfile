@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # PyTake: release build in the Swift image, run in a slim Debian with only the runtime libraries.
 # Needs an external PostgreSQL: docker run -e DATABASE_URL=... -e JWT_SECRET=... (see README).
+# The same image runs the scheduler: docker run --entrypoint pytake-scheduler ... pytake
 
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
@@ -16,8 +17,10 @@ COPY bench ./bench
 COPY openapi.yaml ./
 RUN swift build -c release --static-swift-stdlib --product pytake-server \
  && swift build -c release --static-swift-stdlib --product pytake-admin \
+ && swift build -c release --static-swift-stdlib --product pytake-scheduler \
  && mkdir -p /out \
- && cp "$(swift build -c release --show-bin-path)/pytake-server" "$(swift build -c release --show-bin-path)/pytake-admin" /out/
+ && bin="$(swift build -c release --show-bin-path)" \
+ && cp "$bin/pytake-server" "$bin/pytake-admin" "$bin/pytake-scheduler" /out/
 
 FROM debian:bookworm-slim
 # libargon2 for password hashing, tzdata for IANA time zones, CA roots for TLS to Postgres and providers.
@@ -25,7 +28,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libargon2-1 tzdata ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin pytake
-COPY --from=build /out/pytake-server /out/pytake-admin /usr/local/bin/
+COPY --from=build /out/pytake-server /out/pytake-admin /out/pytake-scheduler /usr/local/bin/
 COPY public /app/public
 COPY migrations /app/migrations
 WORKDIR /app

@@ -26,6 +26,9 @@ struct PyTakeScheduler: AsyncParsableCommand {
     @Flag(name: .long, help: "With --once metrics: recompute every day from all events instead of only new ones.")
     var rebuild = false
 
+    @Flag(name: .long, help: "With --once followup: find and count the conversations due a follow-up, send nothing.")
+    var dryRun = false
+
     @Option(name: .long, help: "With --rebuild: only this tenant's days.")
     var tenant: String?
 
@@ -37,6 +40,7 @@ struct PyTakeScheduler: AsyncParsableCommand {
             throw ValidationError("--once takes metrics or followup, got '\(once)'")
         }
         if rebuild && once != "metrics" { throw ValidationError("--rebuild goes with --once metrics") }
+        if dryRun && once != "followup" { throw ValidationError("--dry-run goes with --once followup") }
         if tenant != nil && !rebuild { throw ValidationError("--tenant goes with --rebuild") }
         if let tenant, UUID(uuidString: tenant) == nil { throw ValidationError("--tenant must be a tenant id (UUID), got '\(tenant)'") }
         if wait < 0 || wait > 86_400 { throw ValidationError("--wait must be 0 to 86400 seconds") }
@@ -70,7 +74,7 @@ struct PyTakeScheduler: AsyncParsableCommand {
         }
 
         if let once {
-            let options = JobOptions(rebuild: rebuild, tenantId: tenant.flatMap(UUID.init(uuidString:)))
+            let options = JobOptions(rebuild: rebuild, tenantId: tenant.flatMap(UUID.init(uuidString:)), dryRun: dryRun)
             let wait = wait
             let result: Result<(runId: Int64, status: String, counts: [String: Int], error: String?), any Error>
             do {

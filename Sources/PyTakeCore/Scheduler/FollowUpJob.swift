@@ -54,7 +54,9 @@ public struct FollowUpJob: ScheduledJob {
     public func run(_ run: JobRun) async throws -> [String: Int] {
         let logger = run.logger
         var counts: [String: Int] = [:]
-        counts["interrupted_marked_unknown"] = try await recoverInterrupted(runId: run.id, logger: logger)
+        if !run.options.dryRun {
+            counts["interrupted_marked_unknown"] = try await recoverInterrupted(runId: run.id, logger: logger)
+        }
 
         let (policies, quiet) = try await activePolicies(logger: logger)
         counts["tenants_enabled"] = policies.count + quiet
@@ -73,6 +75,12 @@ public struct FollowUpJob: ScheduledJob {
             scanned += batch.count
             guard let last = batch.last else { break }
             after = (last.lastOutboundAt, last.conversationId)
+            if counts["first_batch_scan_ms"] == nil { counts["first_batch_scan_ms"] = scanMilliseconds }
+            if run.options.dryRun {
+                counts["would_send_template", default: 0] += batch.filter(\.outsideWindow).count
+                if batch.count < settings.batchSize { break }
+                continue
+            }
             let outcomes = await withTaskGroup(of: Outcome.self, returning: [Outcome].self) { group in
                 var results: [Outcome] = []
                 var next = batch.makeIterator()

@@ -14,11 +14,21 @@ public protocol ScheduledJob: Sendable {
 public struct JobOptions: Sendable, Equatable, Codable {
     public var rebuild: Bool
     public var tenantId: UUID?
-    public init(rebuild: Bool = false, tenantId: UUID? = nil) {
+    /// Follow-ups: find and count the candidates, send nothing.
+    public var dryRun: Bool
+    public init(rebuild: Bool = false, tenantId: UUID? = nil, dryRun: Bool = false) {
         self.rebuild = rebuild
         self.tenantId = tenantId
+        self.dryRun = dryRun
     }
-    enum CodingKeys: String, CodingKey { case rebuild, tenantId = "tenant_id" }
+    enum CodingKeys: String, CodingKey { case rebuild, tenantId = "tenant_id", dryRun = "dry_run" }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        rebuild = try c.decodeIfPresent(Bool.self, forKey: .rebuild) ?? false
+        tenantId = try c.decodeIfPresent(UUID.self, forKey: .tenantId)
+        dryRun = try c.decodeIfPresent(Bool.self, forKey: .dryRun) ?? false
+    }
 }
 
 /// One claimed run, as the job sees it.
