@@ -97,6 +97,12 @@ import Testing
         Case(name: "start Embedded Signup (admins: see EmbeddedSignupTests)", method: .post,
              path: { f in "/api/v1/tenants/\(f.a)/meta/signup-sessions" },
              expect: [.agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound]),
+        Case(name: "daily metrics", method: .get, path: { f in "/api/v1/tenants/\(f.a)/metrics/daily?from=2026-01-01&to=2026-01-31" },
+             expect: [.platformAdmin: .ok, .adminA: .ok, .agentA: .ok, .viewerA: .ok, .adminB: .notFound]),
+        Case(name: "metrics overview", method: .get, path: { _ in "/api/v1/metrics/overview?from=2026-01-01&to=2026-01-31" },
+             expect: [.platformAdmin: .ok, .adminA: .forbidden, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .forbidden]),
+        Case(name: "job runs", method: .get, path: { _ in "/api/v1/jobs/runs" },
+             expect: [.platformAdmin: .ok, .adminA: .forbidden, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .forbidden]),
         Case(name: "delete tenant", method: .delete, path: { f in "/api/v1/tenants/\(f.a)" },
              expect: [.adminA: .forbidden, .agentA: .forbidden, .viewerA: .forbidden, .adminB: .notFound, .platformAdmin: .noContent]),
     ]
