@@ -150,13 +150,19 @@ public struct MetricsJob: ScheduledJob {
                 ) s
                 WHERE n.type = 'message_sent'
             ),
-            ev AS (
-                SELECT d.tenant_id, d.day, e.type, e.conversation_id, e.occurred_at
+            bounds AS MATERIALIZED (
+                SELECT d.tenant_id, d.day, d.day::timestamp AT TIME ZONE c.timezone AS lo,
+                       (d.day + 1)::timestamp AT TIME ZONE c.timezone AS hi
                 FROM days d JOIN clients c ON c.id = d.tenant_id
-                JOIN conversation_events e ON e.tenant_id = d.tenant_id
-                     AND e.occurred_at >= (d.day::timestamp AT TIME ZONE c.timezone)
-                     AND e.occurred_at < ((d.day + 1)::timestamp AT TIME ZONE c.timezone)
-                WHERE e.type IN (\(unescaped: Self.types))
+            ),
+            -- Per day, one range scan of (tenant_id, occurred_at).
+            ev AS (
+                SELECT b.tenant_id, b.day, e.type, e.conversation_id, e.occurred_at
+                FROM bounds b CROSS JOIN LATERAL (
+                    SELECT x.type, x.conversation_id, x.occurred_at FROM conversation_events x
+                    WHERE x.tenant_id = b.tenant_id AND x.occurred_at >= b.lo AND x.occurred_at < b.hi
+                      AND x.type IN (\(unescaped: Self.types))
+                ) e
             ),
             \(unescaped: Self.aggregate)
             SELECT (SELECT count(*) FROM new)::int8, (SELECT count(*) FROM written)::int8

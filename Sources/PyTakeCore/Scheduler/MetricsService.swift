@@ -15,6 +15,11 @@ public struct DailyMetrics: Sendable, Equatable {
     public var respondedConversations: Int
     public var firstResponseMedianSeconds: Double?
     public var firstResponseAvgSeconds: Double?
+
+    static func zero(_ day: String) -> DailyMetrics {
+        DailyMetrics(day: day, messagesIn: 0, messagesOut: 0, conversationsStarted: 0, conversationsClosed: 0, handoffs: 0,
+                     followupsSent: 0, flowsCompleted: 0, respondedConversations: 0)
+    }
 }
 
 public struct MetricsReport: Sendable {
@@ -48,6 +53,9 @@ public struct JobRunRecord: Sendable {
     public var error: String?
 }
 
+/// The metrics read, prepared once per connection.
+enum DailyMetricsRead {}
+
 /// Reads `metrics_daily` (never the event log) and `job_runs`.
 public struct MetricsService: Sendable {
     let db: PostgresClient
@@ -63,20 +71,39 @@ public struct MetricsService: Sendable {
     public func daily(tenantId: UUID, from: String, to: String, identity: Identity) async throws -> MetricsReport {
         try Access.require(identity, .read, tenant: tenantId)
         let (from, to) = try Self.range(from, to)
-        let tenant = try await db.query("SELECT timezone FROM clients WHERE id = \(tenantId) AND status <> 'deleted'", logger: logger)
-        guard let timezone = try await tenant.decode(String.self).first(where: { _ in true }) else { throw AppError.notFound("Tenant") }
-        let rows = try await db.query("""
-            SELECT d::date::text, coalesce(m.messages_in, 0), coalesce(m.messages_out, 0), coalesce(m.conversations_started, 0),
-                   coalesce(m.conversations_closed, 0), coalesce(m.handoffs, 0), coalesce(m.followups_sent, 0),
-                   coalesce(m.flows_completed, 0), coalesce(m.responded_conversations, 0),
+        // One statement (a dashboard reads this often): the tenant, the job's freshness, and the
+        // range's stored rows, with no row for a day without activity (filled in below).
+        let rows = try await db.prepared(DailyMetricsRead.self, """
+            SELECT c.timezone, (SELECT updated_at FROM metrics_watermark), m.day::text,
+                   m.messages_in, m.messages_out, m.conversations_started, m.conversations_closed, m.handoffs,
+                   m.followups_sent, m.flows_completed, m.responded_conversations,
                    m.first_response_median_seconds, m.first_response_avg_seconds
-            FROM generate_series(\(from)::date, \(to)::date, interval '1 day') AS d
-            LEFT JOIN metrics_daily m ON m.tenant_id = \(tenantId) AND m.day = d::date
-            ORDER BY d
+            FROM clients c
+            LEFT JOIN metrics_daily m ON m.tenant_id = c.id AND m.day BETWEEN \(from)::date AND \(to)::date
+            WHERE c.id = \(tenantId) AND c.status <> 'deleted'
+            ORDER BY m.day
             """, logger: logger)
-        let days = try await Self.decode(rows)
+        guard !rows.isEmpty else { throw AppError.notFound("Tenant") }
+        var timezone = "UTC"
+        var computedThrough: Date?
+        var stored: [String: DailyMetrics] = [:]
+        for row in rows {
+            let r = try row.decode((String, Date?, String?, Int?, Int?, Int?, Int?, Int?, Int?, Int?, Int?, Double?, Double?).self)
+            (timezone, computedThrough) = (r.0, r.1)
+            guard let day = r.2 else { continue }
+            stored[day] = DailyMetrics(day: day, messagesIn: r.3 ?? 0, messagesOut: r.4 ?? 0, conversationsStarted: r.5 ?? 0,
+                                       conversationsClosed: r.6 ?? 0, handoffs: r.7 ?? 0, followupsSent: r.8 ?? 0, flowsCompleted: r.9 ?? 0,
+                                       respondedConversations: r.10 ?? 0, firstResponseMedianSeconds: r.11, firstResponseAvgSeconds: r.12)
+        }
+        let days = Self.days(from: from, to: to).map { stored[$0] ?? DailyMetrics.zero($0) }
         return MetricsReport(from: from, to: to, timezone: timezone, days: days, totals: Self.totals(days, from: from),
-                             tenants: nil, computedThrough: try await computedThrough())
+                             tenants: nil, computedThrough: computedThrough)
+    }
+
+    /// Every calendar day from `from` to `to` (both valid, in order), as YYYY-MM-DD.
+    static func days(from: String, to: String) -> [String] {
+        guard let start = CivilDay(from), let end = CivilDay(to), start.number <= end.number else { return [] }
+        return (start.number...end.number).map { CivilDay(number: $0).text }
     }
 
     /// Every tenant's figures summed per day (platform_admin).
@@ -148,28 +175,16 @@ public struct MetricsService: Sendable {
     /// Validates a `from`/`to` pair of calendar dates (YYYY-MM-DD), at most `maxDays` long.
     static func range(_ from: String, _ to: String) throws(AppError) -> (String, String) {
         var v = Validator()
-        let start = Self.date(from)
-        let end = Self.date(to)
+        let start = CivilDay(from)
+        let end = CivilDay(to)
         v.check(start != nil, "from", "must be a date as YYYY-MM-DD")
         v.check(end != nil, "to", "must be a date as YYYY-MM-DD")
         if let start, let end {
-            let days = Calendar(identifier: .gregorian).dateComponents([.day], from: start, to: end).day ?? 0
-            v.check(days >= 0, "to", "must not be before from")
-            v.check(days < maxDays, "to", "the range may cover at most \(maxDays) days")
+            v.check(end.number >= start.number, "to", "must not be before from")
+            v.check(end.number - start.number < maxDays, "to", "the range may cover at most \(maxDays) days")
         }
         try v.finish()
         return (from, to)
-    }
-
-    static func date(_ text: String) -> Date? {
-        guard text.wholeMatch(of: /\d{4}-\d{2}-\d{2}/) != nil else { return nil }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd"
-        formatter.isLenient = false
-        guard let date = formatter.date(from: text), formatter.string(from: date) == text else { return nil }
-        return date
     }
 
     static func decode(_ rows: PostgresRowSequence) async throws -> [DailyMetrics] {
@@ -184,8 +199,7 @@ public struct MetricsService: Sendable {
     }
 
     static func totals(_ days: [DailyMetrics], from: String) -> DailyMetrics {
-        var t = DailyMetrics(day: from, messagesIn: 0, messagesOut: 0, conversationsStarted: 0, conversationsClosed: 0, handoffs: 0,
-                             followupsSent: 0, flowsCompleted: 0, respondedConversations: 0)
+        var t = DailyMetrics.zero(from)
         var weighted = 0.0
         for d in days {
             t.messagesIn += d.messagesIn
@@ -200,5 +214,55 @@ public struct MetricsService: Sendable {
         }
         t.firstResponseAvgSeconds = t.respondedConversations > 0 ? weighted / Double(t.respondedConversations) : nil
         return t
+    }
+}
+
+/// A proleptic Gregorian calendar day, counted from 1970-01-01 (days-from-civil; no Foundation
+/// date formatters, which cost more than the whole metrics query).
+struct CivilDay: Equatable {
+    let number: Int
+
+    init(number: Int) {
+        self.number = number
+    }
+
+    init?(_ text: String) {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 10, bytes[4] == 0x2d, bytes[7] == 0x2d else { return nil }
+        func digits(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for b in bytes[range] {
+                guard b >= 0x30 && b <= 0x39 else { return nil }
+                value = value * 10 + Int(b - 0x30)
+            }
+            return value
+        }
+        guard let y = digits(0..<4), let m = digits(5..<7), let d = digits(8..<10), (1...12).contains(m), y >= 1 else { return nil }
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard d >= 1 && d <= lengths[m - 1] else { return nil }
+        let yy = m <= 2 ? y - 1 : y
+        let era = (yy >= 0 ? yy : yy - 399) / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        number = era * 146_097 + doe - 719_468
+    }
+
+    var text: String {
+        let z = number + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func pad(_ n: Int, _ width: Int) -> String {
+            let s = String(n)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
     }
 }
