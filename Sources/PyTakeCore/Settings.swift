@@ -43,6 +43,8 @@ public struct Settings: Sendable {
     public var meta: MetaSettings
     public var engine: EngineSettings
     public var scheduler: SchedulerSettings
+    /// Seconds one process reuses a tenant's daily metrics for the same range (0: off).
+    public var metricsCacheSeconds: Int
 
     public init(config: ConfigReader) throws(ConfigurationError) {
         func int(_ key: String, _ env: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
@@ -179,6 +181,7 @@ public struct Settings: Sendable {
             moduleRatePerMinute: try int("module.rate.per.minute", "MODULE_RATE_PER_MINUTE", default: 600, range: 1...1_000_000),
             moduleMaxTimeoutMilliseconds: try int("module.max.timeout.ms", "MODULE_MAX_TIMEOUT_MS", default: 30_000, range: 100...300_000)
         )
+        metricsCacheSeconds = try int("metrics.cache.seconds", "METRICS_CACHE_SECONDS", default: 5, range: 0...300)
         scheduler = SchedulerSettings(
             metricsIntervalSeconds: try int("scheduler.metrics.interval.seconds", "SCHEDULER_METRICS_INTERVAL_SECONDS", default: 300, range: 1...86_400),
             followUpIntervalSeconds: try int("scheduler.followup.interval.seconds", "SCHEDULER_FOLLOWUP_INTERVAL_SECONDS", default: 300, range: 1...86_400),

@@ -77,7 +77,7 @@ public struct AppServices: Sendable {
                             sendBudgetSeconds: settings.outbound.timeoutSeconds * settings.outbound.retryAttempts + 5)
         ingestor.onStored { [engine] in engine.wake() }
         flows = FlowService(db: db, logger: logger, modules: modules, tester: engine, catalog: catalog)
-        metrics = MetricsService(db: db, logger: logger)
+        metrics = MetricsService(db: db, logger: logger, cacheSeconds: settings.metricsCacheSeconds)
         scheduler = settings.scheduler.inServer ? SchedulerServices(settings: settings, db: db, secrets: secrets, logger: logger) : nil
         signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,
                             client: httpClient, providers: providers, signingSecret: jwtSecret)

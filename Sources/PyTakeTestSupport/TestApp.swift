@@ -27,6 +27,8 @@ public struct TestApp: Sendable {
             "PYTAKE_PUBLIC_DIR": TestPostgres.publicDirectory,
             "LOG_LEVEL": "warning",
             "SESSION_RECHECK_SECONDS": "0",
+            // Tests read metrics right after a job run; the cache has its own test.
+            "METRICS_CACHE_SECONDS": "0",
         ]
         environment.merge(overrides) { _, new in new }
         return try Settings.from(environment: environment)

@@ -173,6 +173,26 @@ import Testing
         }
     }
 
+    /// With METRICS_CACHE_SECONDS, a process answers the same tenant and range from memory until
+    /// the entry expires (the job's own interval is the real freshness bound).
+    @Test func readsAreCachedPerTenantAndRange() async throws {
+        try await FollowUpTests.withEnv(["METRICS_CACHE_SECONDS": "60"]) { env in
+            let a = env.f.tenantA.id
+            try await Self.events(env, tenant: a, waId: "5511960000001", [("message_received", "2026-08-01T10:00:00Z")])
+            try await env.runOnce("metrics")
+            #expect(try await Self.row(env, a, "2026-08-01")?["messages_in"] as? Int == 1)
+            try await Self.events(env, tenant: a, waId: "5511960000002", [("message_received", "2026-08-01T11:00:00Z")])
+            try await env.runOnce("metrics")
+            #expect(try await Self.row(env, a, "2026-08-01")?["messages_in"] as? Int == 1, "served from the cache")
+            let wider = try await env.client.call(.get, "/api/v1/tenants/\(env.f.a)/metrics/daily?from=2026-08-01&to=2026-08-02",
+                                                  token: env.f.token(.viewerA))
+            #expect(((wider.json["days"] as? [[String: Any]])?.first)?["messages_in"] as? Int == 2, "another range is read afresh")
+            // The cache never bypasses access checks.
+            #expect(try await env.client.call(.get, "/api/v1/tenants/\(env.f.a)/metrics/daily?from=2026-08-01&to=2026-08-01",
+                                              token: env.f.token(.adminB)).status == .notFound)
+        }
+    }
+
     @Test func apiRolesRangesAndOverview() async throws {
         try await FollowUpTests.withEnv { env in
             let a = env.f.tenantA.id, b = env.f.tenantB.id
