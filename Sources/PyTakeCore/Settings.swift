@@ -43,7 +43,8 @@ public struct Settings: Sendable {
     public var meta: MetaSettings
     public var engine: EngineSettings
     public var scheduler: SchedulerSettings
-    /// Seconds one process reuses a tenant's daily metrics for the same range (0: off).
+    /// Seconds one server process reuses an encoded daily-metrics response for the same tenant and
+    /// range (0: off).
     public var metricsCacheSeconds: Int
 
     public init(config: ConfigReader) throws(ConfigurationError) {

@@ -77,7 +77,7 @@ public struct AppServices: Sendable {
                             sendBudgetSeconds: settings.outbound.timeoutSeconds * settings.outbound.retryAttempts + 5)
         ingestor.onStored { [engine] in engine.wake() }
         flows = FlowService(db: db, logger: logger, modules: modules, tester: engine, catalog: catalog)
-        metrics = MetricsService(db: db, logger: logger, cacheSeconds: settings.metricsCacheSeconds)
+        metrics = MetricsService(db: db, logger: logger)
         scheduler = settings.scheduler.inServer ? SchedulerServices(settings: settings, db: db, secrets: secrets, logger: logger) : nil
         signup = MetaSignup(db: db, logger: logger, secrets: secrets, settings: settings.meta, outbound: settings.outbound,
                             client: httpClient, providers: providers, signingSecret: jwtSecret)
@@ -101,7 +101,9 @@ public func buildRouter(_ services: AppServices) throws -> Router<AppRequestCont
         timeout: .seconds(services.settings.requestTimeoutSeconds),
         logger: services.logger))
     router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, logger: services.logger))
-    try handler.registerHandlers(on: RouterTransport(router: router), configuration: configuration)
+    let cache = ResponseCache(ttl: .seconds(services.settings.metricsCacheSeconds))
+    try handler.registerHandlers(on: RouterTransport(router: router, cached: cache.enabled ? [("/api/v1/tenants/{tenantId}/metrics/daily", cache)] : []),
+                                 configuration: configuration)
     MetaRoutes.register(on: router, services: services)
     return router
 }
@@ -109,11 +111,14 @@ public func buildRouter(_ services: AppServices) throws -> Router<AppRequestCont
 /// Registers generated operations on the router.
 struct RouterTransport: ServerTransport {
     let router: Router<AppRequestContext>
+    /// GET operations whose responses may be reused briefly (see `ResponseCache`).
+    var cached: [(path: String, cache: ResponseCache)] = []
 
     func register(
         _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
         method: HTTPRequest.Method, path: String
     ) throws {
+        let handler = method == .get ? cached.first { $0.path == path }.map { $0.cache.wrap(handler) } ?? handler : handler
         // The Hummingbird transport always hands over a body; an empty one must read as absent so
         // optional bodies work and required ones fail as "missing".
         router.register({ request, body, metadata in

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import PostgresNIO
-import Synchronization
 
 /// One day's figures (from `metrics_daily`; zeros for a day without activity).
 public struct DailyMetrics: Sendable, Equatable {
@@ -54,50 +53,6 @@ public struct JobRunRecord: Sendable {
     public var error: String?
 }
 
-/// Reports recently read, per tenant and range, for a short time.
-final class ReportCache: Sendable {
-    struct Key: Hashable {
-        var tenant: UUID
-        var from: String
-        var to: String
-    }
-
-    static let maxEntries = 10_000
-    let ttl: Duration
-    private let entries = Mutex<[Key: (report: MetricsReport, expires: ContinuousClock.Instant)]>([:])
-
-    init(ttl: Duration) {
-        self.ttl = ttl
-    }
-
-    func get(_ key: Key) -> MetricsReport? {
-        guard ttl > .zero else { return nil }
-        let now = ContinuousClock.now
-        return entries.withLock { entries in
-            guard let entry = entries[key] else { return nil }
-            if entry.expires <= now {
-                entries[key] = nil
-                return nil
-            }
-            return entry.report
-        }
-    }
-
-    func put(_ key: Key, _ report: MetricsReport) {
-        guard ttl > .zero else { return }
-        let expires = ContinuousClock.now + ttl
-        entries.withLock { entries in
-            // Bounded: past the limit, expired entries go, and if that is not enough, all of them.
-            if entries.count >= Self.maxEntries {
-                let now = ContinuousClock.now
-                entries = entries.filter { $0.value.expires > now }
-                if entries.count >= Self.maxEntries { entries.removeAll(keepingCapacity: true) }
-            }
-            entries[key] = (report, expires)
-        }
-    }
-}
-
 /// The metrics read, prepared once per connection.
 enum DailyMetricsRead {}
 
@@ -105,30 +60,17 @@ enum DailyMetricsRead {}
 public struct MetricsService: Sendable {
     let db: PostgresClient
     let logger: Logger
-    let cache: ReportCache
     /// Longest range one request may ask for.
     public static let maxDays = 366
 
-    /// `cacheSeconds`: how long one process reuses a tenant's report for the same range. The job
-    /// refreshes the figures every few minutes, so a few seconds more staleness costs nothing and
-    /// spares the database a dashboard's polling (0: no cache).
-    public init(db: PostgresClient, logger: Logger, cacheSeconds: Int = 0) {
+    public init(db: PostgresClient, logger: Logger) {
         self.db = db
         self.logger = logger
-        cache = ReportCache(ttl: .seconds(cacheSeconds))
     }
 
     public func daily(tenantId: UUID, from: String, to: String, identity: Identity) async throws -> MetricsReport {
         try Access.require(identity, .read, tenant: tenantId)
         let (from, to) = try Self.range(from, to)
-        let key = ReportCache.Key(tenant: tenantId, from: from, to: to)
-        if let cached = cache.get(key) { return cached }
-        let report = try await read(tenantId: tenantId, from: from, to: to)
-        cache.put(key, report)
-        return report
-    }
-
-    private func read(tenantId: UUID, from: String, to: String) async throws -> MetricsReport {
         // One statement (a dashboard reads this often): the tenant, the job's freshness, and the
         // range's stored rows, with no row for a day without activity (filled in below).
         let rows = try await db.prepared(DailyMetricsRead.self, """
