@@ -263,7 +263,12 @@ import Testing
             #expect(try await env.app.scalar("""
                 SELECT count(*)::int8 FROM (SELECT job, scheduled_for FROM job_runs GROUP BY 1, 2 HAVING count(*) > 1) d
                 """) == 0)
-            #expect(try await env.app.scalar("SELECT count(*)::int8 FROM job_runs WHERE status <> 'succeeded'") == 0)
+            // Shutting down mid-run may stop a run between units of work ("abandoned", its slot due
+            // again at once); nothing fails and nothing is left running.
+            let unfinished = try await env.app.db.query("""
+                SELECT job || ' ' || status || ': ' || coalesce(error, '') FROM job_runs WHERE status <> 'succeeded'
+                """, logger: env.app.services.logger).decode(String.self).reduce(into: [String]()) { $0.append($1) }
+            #expect(unfinished.allSatisfy { $0.contains("abandoned: stopped before finishing") }, "\(unfinished)")
             #expect(try await env.app.scalar("SELECT count(*)::int8 FROM job_runs") >= 8)
             #expect(try await env.app.scalar("SELECT count(*)::int8 FROM followups WHERE status = 'sent'") == 30)
 

@@ -158,6 +158,8 @@ public struct FollowUpJob: ScheduledJob {
         let tenants = Array(policies.keys)
         let afterSeconds = tenants.map { policies[$0]!.afterHours * 3600 }
         let maxAttempts = tenants.map { policies[$0]!.maxAttempts }
+        let afterTime = after?.0 ?? .distantPast
+        let afterId = after?.1 ?? UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
         let rows = try await db.query("""
             WITH policy AS (
                 SELECT * FROM unnest(\(tenants)::uuid[], \(afterSeconds)::float8[], \(maxAttempts)::int8[]) AS p(tenant_id, after_secs, max_attempts)
@@ -181,7 +183,8 @@ public struct FollowUpJob: ScheduledJob {
               AND a.last_outbound_at <= now() - make_interval(secs => \(afterSeconds.min() ?? 0))
               AND a.last_outbound_at <= now() - make_interval(secs => p.after_secs)
               AND a.last_outbound_at > coalesce(a.last_inbound_at, '-infinity')
-              AND (\(after?.0)::timestamptz IS NULL OR (a.last_outbound_at, a.id) > (\(after?.0)::timestamptz, \(after?.1)::uuid))
+              -- Keyset pages; the plain bound lets each page start where the last ended in the index.
+              AND a.last_outbound_at >= \(afterTime)::timestamptz AND (a.last_outbound_at, a.id) > (\(afterTime)::timestamptz, \(afterId)::uuid)
               AND (retry.message_id IS NOT NULL
                    OR (SELECT count(*) FROM followups f WHERE f.conversation_id = a.id
                          AND f.created_at > coalesce(a.last_inbound_at, '-infinity')) < p.max_attempts)
