@@ -69,16 +69,16 @@ public struct FollowUpJob: ScheduledJob {
         while true {
             if run.shouldStop { throw JobInterrupted(counts: counts) }
             let started = ContinuousClock.now
-            let batch = try await candidates(policies, after: after, logger: logger)
+            let (batch, page) = try await candidates(policies, after: after, logger: logger)
             let elapsed = ContinuousClock.now - started
             scanMilliseconds += Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-            scanned += batch.count
-            guard let last = batch.last else { break }
-            after = (last.lastOutboundAt, last.conversationId)
             if counts["first_batch_scan_ms"] == nil { counts["first_batch_scan_ms"] = scanMilliseconds }
+            scanned += batch.count
+            guard let last = page.last else { break }
+            after = last
             if run.options.dryRun {
                 counts["would_send_template", default: 0] += batch.filter(\.outsideWindow).count
-                if batch.count < settings.batchSize { break }
+                if page.count < settings.batchSize { break }
                 continue
             }
             let outcomes = await withTaskGroup(of: Outcome.self, returning: [Outcome].self) { group in
@@ -97,7 +97,7 @@ public struct FollowUpJob: ScheduledJob {
                 return results
             }
             for outcome in outcomes { counts[outcome.rawValue, default: 0] += 1 }
-            if batch.count < settings.batchSize { break }
+            if page.count < settings.batchSize { break }
         }
         counts["candidates"] = scanned
         counts["scan_ms"] = scanMilliseconds
@@ -150,26 +150,49 @@ public struct FollowUpJob: ScheduledJob {
         return (policies, quiet)
     }
 
-    /// The next conversations due a follow-up, oldest silence first. A conversation qualifies when
-    /// it is open, the bot is not paused, the tenant wrote last and at least `after_hours` ago, the
-    /// customer is not erased, and either its latest attempt failed and may be tried again or fewer
-    /// than `max_attempts` follow-ups went out since the customer last wrote.
-    func candidates(_ policies: [UUID: FollowUpPolicy], after: (Date, UUID)?, logger: Logger) async throws -> [Candidate] {
+    /// The next page of conversations that may be due a follow-up, oldest silence first, and those
+    /// of them that are. A conversation is due when it is open, the bot is not paused, the tenant
+    /// wrote last and at least `after_hours` ago, the customer is not erased, and either its latest
+    /// attempt failed and may be tried again or fewer than `max_attempts` follow-ups went out since
+    /// the customer last wrote.
+    ///
+    /// Two statements: a plain ordered range of the follow-up index (the page, which the next call
+    /// continues from), then the rules on just those rows. In one statement the planner misjudged
+    /// how many rows the rules keep and read the whole rest of the range for every page.
+    func candidates(_ policies: [UUID: FollowUpPolicy], after: (Date, UUID)?, logger: Logger) async throws
+        -> (due: [Candidate], page: [(Date, UUID)]) {
         let tenants = Array(policies.keys)
         let afterSeconds = tenants.map { policies[$0]!.afterHours * 3600 }
         let maxAttempts = tenants.map { policies[$0]!.maxAttempts }
         let afterTime = after?.0 ?? .distantPast
         let afterId = after?.1 ?? UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+        let pageRows = try await db.query("""
+            SELECT id, last_outbound_at FROM active_conversations
+            WHERE status = 'open' AND NOT bot_paused
+              AND last_outbound_at <= now() - make_interval(secs => \(afterSeconds.min() ?? 0))
+              AND last_outbound_at > coalesce(last_inbound_at, '-infinity')
+              AND last_outbound_at >= \(afterTime)::timestamptz AND (last_outbound_at, id) > (\(afterTime)::timestamptz, \(afterId)::uuid)
+            ORDER BY last_outbound_at, id
+            LIMIT \(settings.batchSize)
+            """, logger: logger)
+        var page: [(Date, UUID)] = []
+        for try await (id, time) in pageRows.decode((UUID, Date).self) { page.append((time, id)) }
+        guard !page.isEmpty else { return ([], []) }
         let rows = try await db.query("""
-            WITH policy AS (
-                SELECT * FROM unnest(\(tenants)::uuid[], \(afterSeconds)::float8[], \(maxAttempts)::int8[]) AS p(tenant_id, after_secs, max_attempts)
+            -- The policies as arrays indexed by tenant.
+            WITH policies AS (
+                SELECT \(tenants)::uuid[] AS tenants, \(afterSeconds)::float8[] AS after_secs, \(maxAttempts)::int8[] AS max_attempts
             )
             SELECT a.id, a.tenant_id, a.provider_id, cu.id, cu.wa_id, cu.profile_name,
                    a.last_inbound_at IS NULL OR now() - a.last_inbound_at > interval '24 hours',
                    CASE WHEN retry.message_id IS NOT NULL THEN latest.attempt ELSE coalesce(latest.attempt, 0) + 1 END::int8,
                    retry.message_id, a.last_outbound_at
             FROM active_conversations a
-            JOIN policy p ON p.tenant_id = a.tenant_id
+            CROSS JOIN policies
+            CROSS JOIN LATERAL (
+                SELECT policies.after_secs[i] AS after_secs, policies.max_attempts[i] AS max_attempts
+                FROM array_position(policies.tenants, a.tenant_id) AS i WHERE i IS NOT NULL
+            ) p
             JOIN customers cu ON cu.id = a.customer_id AND cu.erased_at IS NULL
             LEFT JOIN LATERAL (
                 SELECT f.attempt, f.status, f.tries, f.message_id, f.created_at FROM followups f
@@ -179,25 +202,22 @@ public struct FollowUpJob: ScheduledJob {
                 SELECT latest.message_id WHERE latest.status = 'failed' AND latest.tries < \(settings.maxTries)
                                            AND latest.created_at > coalesce(a.last_inbound_at, '-infinity')
             ) retry ON true
-            WHERE a.status = 'open' AND NOT a.bot_paused
-              AND a.last_outbound_at <= now() - make_interval(secs => \(afterSeconds.min() ?? 0))
+            WHERE a.id = ANY(\(page.map(\.1))::uuid[])
+              AND a.status = 'open' AND NOT a.bot_paused
               AND a.last_outbound_at <= now() - make_interval(secs => p.after_secs)
               AND a.last_outbound_at > coalesce(a.last_inbound_at, '-infinity')
-              -- Keyset pages; the plain bound lets each page start where the last ended in the index.
-              AND a.last_outbound_at >= \(afterTime)::timestamptz AND (a.last_outbound_at, a.id) > (\(afterTime)::timestamptz, \(afterId)::uuid)
               AND (retry.message_id IS NOT NULL
                    OR (SELECT count(*) FROM followups f WHERE f.conversation_id = a.id
                          AND f.created_at > coalesce(a.last_inbound_at, '-infinity')) < p.max_attempts)
             ORDER BY a.last_outbound_at, a.id
-            LIMIT \(settings.batchSize)
             """, logger: logger)
-        var result: [Candidate] = []
+        var due: [Candidate] = []
         typealias Row = (UUID, UUID, UUID?, UUID, String, String?, Bool, Int, UUID?, Date)
         for try await r in rows.decode(Row.self) {
-            result.append(Candidate(conversationId: r.0, tenantId: r.1, providerId: r.2, customerId: r.3, waId: r.4, customerName: r.5,
-                                    outsideWindow: r.6, attempt: r.7, retryMessageId: r.8, lastOutboundAt: r.9))
+            due.append(Candidate(conversationId: r.0, tenantId: r.1, providerId: r.2, customerId: r.3, waId: r.4, customerName: r.5,
+                                 outsideWindow: r.6, attempt: r.7, retryMessageId: r.8, lastOutboundAt: r.9))
         }
-        return result
+        return (due, page)
     }
 
     /// Claims the attempt's key, sends, and records the outcome.
