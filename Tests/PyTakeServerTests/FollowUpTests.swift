@@ -232,6 +232,31 @@ import Testing
         }
     }
 
+    /// An operator's `--once` while a dead replica's run still holds the schedule: that run's slot
+    /// is finished first (as a takeover), then the run asked for.
+    @Test func onceFinishesADeadReplicasRunFirst() async throws {
+        try await Self.withEnv(["SCHEDULER_LEASE_SECONDS": "2"]) { env in
+            try await env.runOnce("followup")
+            try await env.app.db.query("""
+                WITH dead AS (
+                    INSERT INTO job_runs (job, scheduled_for, trigger, status, owner, started_at)
+                    VALUES ('followup', now() - interval '1 minute', 'schedule', 'running', 'gone:1:dead', now() - interval '1 minute')
+                    RETURNING id
+                )
+                UPDATE job_schedule SET run_id = (SELECT id FROM dead), lease_owner = 'gone:1:dead', lease_until = now() - interval '1 second'
+                WHERE job = 'followup'
+                """, logger: env.app.services.logger)
+            try await env.runOnce("followup")
+            #expect(try await env.app.scalar("SELECT count(*)::int8 FROM job_runs WHERE owner = 'gone:1:dead' AND status = 'abandoned'") == 1)
+            #expect(try await env.app.scalar("""
+                SELECT count(*)::int8 FROM job_runs t JOIN job_runs d ON d.id = t.takeover_of
+                WHERE d.owner = 'gone:1:dead' AND t.status = 'succeeded' AND t.trigger = 'schedule' AND t.scheduled_for = d.scheduled_for
+                """) == 1)
+            #expect(try await env.app.scalar("SELECT count(*)::int8 FROM job_runs WHERE trigger = 'manual' AND status = 'succeeded'") == 2)
+            #expect(try await env.app.scalar("SELECT count(*)::int8 FROM job_schedule WHERE run_id IS NOT NULL OR lease_until IS NOT NULL") == 0)
+        }
+    }
+
     /// Three schedulers on one database for a few seconds, one-second intervals: every slot runs
     /// once, and every warm conversation gets exactly one follow-up.
     @Test func threeSchedulersRunEachSlotOnce() async throws {

@@ -248,7 +248,7 @@ public struct JobRunner: Sendable {
             runLogger.error("could not record the job run's outcome; its lease will expire and the slot is run again",
                             metadata: ["error": "\(Database.describe(error))"])
         }
-        let level: Logger.Level = status == "succeeded" ? .info : .error
+        let level: Logger.Level = status == "succeeded" ? .info : status == "abandoned" ? .warning : .error
         runLogger.log(level: level, "job run \(status)", metadata: [
             "counts": "\(withTime.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
             "error": "\(error ?? "-")"])
@@ -273,6 +273,8 @@ public struct JobRunner: Sendable {
         while true {
             if let claim = try await claim(job.name, manual: options) {
                 let result = await execute(job, claim, stop: StopFlag())
+                // A dead replica's run came first (its slot is finished now); then the one asked for.
+                if claim.takeoverOf != nil { continue }
                 return (claim.runId, result.status, result.counts, result.error)
             }
             guard ContinuousClock.now < deadline else {
