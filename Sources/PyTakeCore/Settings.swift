@@ -188,7 +188,7 @@ public struct Settings: Sendable {
             followUpIntervalSeconds: try int("scheduler.followup.interval.seconds", "SCHEDULER_FOLLOWUP_INTERVAL_SECONDS", default: 300, range: 1...86_400),
             leaseSeconds: try int("scheduler.lease.seconds", "SCHEDULER_LEASE_SECONDS", default: 60, range: 2...3600),
             pollSeconds: try int("scheduler.poll.seconds", "SCHEDULER_POLL_SECONDS", default: 5, range: 1...300),
-            followUpBatchSize: try int("scheduler.followup.batch", "SCHEDULER_FOLLOWUP_BATCH", default: 500, range: 1...10_000),
+            followUpBatchSize: try int("scheduler.followup.batch", "SCHEDULER_FOLLOWUP_BATCH", default: 5000, range: 1...100_000),
             followUpConcurrency: try int("scheduler.followup.concurrency", "SCHEDULER_FOLLOWUP_CONCURRENCY", default: 8, range: 1...256),
             followUpMaxTries: try int("scheduler.followup.max.tries", "SCHEDULER_FOLLOWUP_MAX_TRIES", default: 3, range: 1...20),
             inServer: try flag("scheduler.in.server", "SCHEDULER_IN_SERVER", default: databaseURL == nil)
@@ -242,6 +242,7 @@ public struct SchedulerSettings: Sendable {
     public var leaseSeconds: Int
     /// Longest sleep between looks at the schedule (a run's due time usually wakes it sooner).
     public var pollSeconds: Int
+    /// Most conversations one follow-up run handles, the longest silences first (the rest wait for the next run).
     public var followUpBatchSize: Int
     public var followUpConcurrency: Int
     /// Sends of one follow-up attempt before it is given up.

@@ -162,6 +162,24 @@ import Testing
         }
     }
 
+    /// SCHEDULER_FOLLOWUP_BATCH bounds a run; the longest silences go first, the rest next run.
+    @Test func aRunTakesTheLongestSilencesFirst() async throws {
+        try await Self.withEnv(["SCHEDULER_FOLLOWUP_BATCH": "2"]) { env in
+            try await env.policy(env.f.a, ["enabled": true, "after_hours": 1])
+            try await env.conversation(env.f.tenantA.id, waId: "5511900000031", inboundHoursAgo: 4, outboundHoursAgo: 3)
+            try await env.conversation(env.f.tenantA.id, waId: "5511900000032", inboundHoursAgo: 9, outboundHoursAgo: 8)
+            try await env.conversation(env.f.tenantA.id, waId: "5511900000033", inboundHoursAgo: 6, outboundHoursAgo: 5)
+            let first = try await env.runOnce("followup")
+            #expect(first["candidates"] == 3 && first["sent"] == 2 && first["deferred"] == 1, "\(first)")
+            #expect(Set(env.sentTo.keys) == ["5511900000032", "5511900000033"])
+            let dry = try await env.runOnce("followup", JobOptions(dryRun: true))
+            #expect(dry["candidates"] == 1 && dry["sent"] == nil, "\(dry)")
+            #expect(env.fake.requests(to: Self.messagesPath).count == 2)
+            #expect(try await env.runOnce("followup")["sent"] == 1)
+            #expect(Set(env.sentTo.keys).count == 3)
+        }
+    }
+
     @Test func policyIsValidated() async throws {
         try await Self.withEnv { env in
             let response = try await env.client.call(.patch, "/api/v1/tenants/\(env.f.a)", token: env.f.token(.adminA), json: [
