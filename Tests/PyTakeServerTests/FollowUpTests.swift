@@ -2,7 +2,7 @@ import Foundation
 import HummingbirdTesting
 import Logging
 import PostgresNIO
-import PyTakeCore
+@testable import PyTakeCore
 import PyTakeTestSupport
 import ServiceLifecycle
 import Testing
@@ -177,6 +177,30 @@ import Testing
             #expect(env.fake.requests(to: Self.messagesPath).count == 2)
             #expect(try await env.runOnce("followup")["sent"] == 1)
             #expect(Set(env.sentTo.keys).count == 3)
+        }
+    }
+
+    /// A run can take minutes after its scan: a customer who writes in the meantime, or an agent
+    /// who takes over, gets no follow-up.
+    @Test func conversationThatChangedSinceTheScanIsNotFollowedUp() async throws {
+        try await Self.withEnv { env in
+            try await env.policy(env.f.a, ["enabled": true, "after_hours": 1])
+            let answered = try await env.conversation(env.f.tenantA.id, waId: "5511900000041", inboundHoursAgo: 3, outboundHoursAgo: 2)
+            let takenOver = try await env.conversation(env.f.tenantA.id, waId: "5511900000042", inboundHoursAgo: 3, outboundHoursAgo: 2)
+            let services = try env.scheduler()
+            let job = try #require(services.job(named: "followup") as? FollowUpJob)
+            let (policies, _) = try await job.activePolicies(logger: env.app.services.logger)
+            let scan = try await job.candidates(policies, logger: env.app.services.logger)
+            #expect(scan.total == 2)
+            try await env.app.db.query("UPDATE active_conversations SET last_inbound_at = now() WHERE id = \(answered)", logger: env.app.services.logger)
+            try await env.app.db.query("UPDATE active_conversations SET bot_paused = true WHERE id = \(takenOver)", logger: env.app.services.logger)
+            for candidate in scan.due {
+                let claim = try await job.claim(candidate, afterSeconds: 3600, kind: "text", body: "Oi", payload: "{}", runId: 1,
+                                                logger: env.app.services.logger)
+                #expect(claim == .noLongerDue)
+            }
+            #expect(try await env.app.scalar("SELECT count(*)::int8 FROM followups") == 0)
+            await services.shutdown()
         }
     }
 

@@ -48,6 +48,14 @@ public struct FollowUpJob: ScheduledJob {
 
     enum Outcome: String {
         case sent, failed, skippedWindow = "skipped_window", noProvider = "no_provider", claimedElsewhere = "claimed_elsewhere"
+        /// The customer wrote, an agent took over or the conversation closed since the scan.
+        case noLongerDue = "no_longer_due"
+    }
+
+    enum Claim: Equatable {
+        case claimed(UUID)
+        case taken
+        case noLongerDue
     }
 
     public func run(_ run: JobRun) async throws -> [String: Int] {
@@ -229,10 +237,12 @@ public struct FollowUpJob: ScheduledJob {
 
         let messageId: UUID
         do {
-            guard let claimed = try await claim(c, kind: kind, body: body, payload: payload.jsonText, runId: runId, logger: logger) else {
-                return .claimedElsewhere
+            switch try await claim(c, afterSeconds: policy.afterHours * 3600, kind: kind, body: body, payload: payload.jsonText,
+                                   runId: runId, logger: logger) {
+            case .claimed(let id): messageId = id
+            case .taken: return .claimedElsewhere
+            case .noLongerDue: return .noLongerDue
             }
-            messageId = claimed
         } catch {
             logger.error("could not record a follow-up before sending; not sent", metadata: ["error": "\(Database.describe(error))"])
             return .failed
@@ -262,23 +272,31 @@ public struct FollowUpJob: ScheduledJob {
         return .sent
     }
 
-    /// Writes the pending message and takes the (conversation, attempt) key in one transaction;
-    /// nil when the key is taken (sent, pending elsewhere, or out of tries).
-    func claim(_ c: Candidate, kind: String, body: String, payload: String, runId: Int64, logger: Logger) async throws -> UUID? {
-        try await db.transaction(logger: logger) { tx -> UUID? in
+    /// Checks the conversation is still due (a run can take minutes after its scan), writes the
+    /// pending message and takes the (conversation, attempt) key, in one transaction.
+    func claim(_ c: Candidate, afterSeconds: Double, kind: String, body: String, payload: String, runId: Int64,
+               logger: Logger) async throws -> Claim {
+        try await db.transaction(logger: logger) { tx -> Claim in
+            let due = try await tx.query("""
+                SELECT 1 FROM active_conversations
+                WHERE id = \(c.conversationId) AND status = 'open' AND NOT bot_paused
+                  AND last_outbound_at <= now() - make_interval(secs => \(afterSeconds))
+                  AND last_outbound_at > coalesce(last_inbound_at, '-infinity')
+                """, logger: logger)
+            guard try await due.decode(Int.self).first(where: { _ in true }) != nil else { return .noLongerDue }
             if let retry = c.retryMessageId {
                 let rows = try await tx.query("""
                     UPDATE followups SET status = 'pending', tries = tries + 1, run_id = \(runId), kind = \(kind), error = NULL, updated_at = now()
                     WHERE conversation_id = \(c.conversationId) AND attempt = \(c.attempt) AND status = 'failed' AND tries < \(settings.maxTries)
                     RETURNING message_id
                     """, logger: logger)
-                guard let messageId = try await rows.decode(UUID.self).first(where: { _ in true }), messageId == retry else { return nil }
+                guard let messageId = try await rows.decode(UUID.self).first(where: { _ in true }), messageId == retry else { return .taken }
                 try await tx.query("""
                     UPDATE chat_messages SET status = 'pending', type = \(kind), body = \(body), payload = \(payload)::jsonb,
                         error_code = NULL, error_title = NULL, occurred_at = now(), updated_at = now()
                     WHERE id = \(messageId)
                     """, logger: logger)
-                return messageId
+                return .claimed(messageId)
             }
             let messageId = UUID()
             let rows = try await tx.query("""
@@ -296,9 +314,9 @@ public struct FollowUpJob: ScheduledJob {
             guard try await rows.decode(UUID.self).first(where: { _ in true }) != nil else {
                 // Someone holds the key: drop the message written for it.
                 try await tx.query("DELETE FROM chat_messages WHERE id = \(messageId)", logger: logger)
-                return nil
+                return .taken
             }
-            return messageId
+            return .claimed(messageId)
         }
     }
 
