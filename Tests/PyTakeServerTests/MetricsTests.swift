@@ -62,6 +62,10 @@ import Testing
             let b10 = try #require(try await Self.row(env, b, "2026-03-10"))
             #expect(b10["messages_in"] as? Int == 1 && b10["handoffs"] as? Int == 1)
 
+            // A zone PostgreSQL does not know cannot be stored (it would stop every tenant's run).
+            await #expect(throws: (any Error).self) {
+                try await env.app.db.query("UPDATE clients SET timezone = 'Mars/Olympus_Mons' WHERE id = \(a)", logger: env.app.services.logger)
+            }
             // A changed timezone rebuilds the tenant's days.
             try await env.app.db.query("UPDATE clients SET timezone = 'UTC' WHERE id = \(a)", logger: env.app.services.logger)
             let counts = try await env.runOnce("metrics")
