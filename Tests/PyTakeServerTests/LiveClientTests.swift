@@ -73,6 +73,32 @@ struct BearerAuth: ClientMiddleware {
             let audit = try await client.listAuditLog(path: .init(tenantId: tenant.id), query: .init(limit: 10)).ok.body.json
             #expect(audit.items.map(\.action) == ["user.create", "tenant.create"])
 
+            // Metrics and job runs, as the contract describes them on the wire.
+            try await app.db.query("""
+                WITH cu AS (INSERT INTO customers (tenant_id, wa_id) VALUES (\(UUID(uuidString: tenant.id)!), '5511970000001') RETURNING id, tenant_id),
+                cv AS (INSERT INTO active_conversations (tenant_id, customer_id) SELECT tenant_id, id FROM cu RETURNING id, tenant_id)
+                INSERT INTO conversation_events (tenant_id, conversation_id, type, occurred_at)
+                SELECT tenant_id, id, t, '2026-10-01T15:00:00Z'::timestamptz FROM cv, unnest(ARRAY['conversation_started', 'message_received']) AS t
+                UNION ALL SELECT tenant_id, id, 'message_sent', '2026-10-01T15:00:04Z'::timestamptz FROM cv
+                """, logger: app.services.logger)
+            let services = SchedulerServices(settings: app.services.settings, db: app.db,
+                                             secrets: try Bootstrap.secretBox(settings: app.services.settings), logger: app.services.logger)
+            let run = try await services.runner.runOnce(services.job(named: "metrics")!, options: JobOptions(), wait: .seconds(10))
+            await services.shutdown()
+            #expect(run.status == "succeeded")
+            let daily = try await client.getDailyMetrics(path: .init(tenantId: tenant.id), query: .init(from: "2026-09-30", to: "2026-10-01"))
+                .ok.body.json
+            #expect(daily.timezone == "America/Sao_Paulo" && daily.days.map(\.day) == ["2026-09-30", "2026-10-01"])
+            #expect(daily.days[1].messagesIn == 1 && daily.days[1].firstResponseMedianSeconds == 4 && daily.days[0].firstResponseMedianSeconds == nil)
+            #expect(daily.totals.messagesOut == 1 && daily.computedThrough != nil)
+            let badRange = try await client.getDailyMetrics(path: .init(tenantId: tenant.id), query: .init(from: "2026-10-02", to: "2026-10-01"))
+            #expect(try badRange.unprocessableContent.body.applicationProblemJson.errors?.first?.field == "to")
+            let overview = try await client.getMetricsOverview(query: .init(from: "2026-10-01", to: "2026-10-01")).ok.body.json
+            #expect(overview.tenants == 1 && overview.timezone == nil && overview.totals.conversationsStarted == 1)
+            let runs = try await client.listJobRuns(query: .init(job: "metrics", status: .succeeded, limit: 1)).ok.body.json
+            #expect(runs.items.first?.id == run.runId && runs.items.first?.trigger == .manual && runs.items.first?.finishedAt != nil)
+            #expect(runs.items.first?.counts.additionalProperties["tenants_rebuilt"] == 1)
+
             let refreshed = try await anonymous.refreshTokens(body: .json(.init(refreshToken: pair.refreshToken))).ok.body.json
             #expect(refreshed.refreshToken != pair.refreshToken)
             #expect(try await client.logout(body: .json(.init(refreshToken: refreshed.refreshToken))) == .noContent(.init()))
