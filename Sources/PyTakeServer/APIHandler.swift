@@ -37,18 +37,43 @@ struct APIHandler: APIProtocol {
     func login(_ input: Operations.Login.Input) async throws -> Operations.Login.Output {
         guard case .json(let body) = input.body else { throw Self.unsupportedBody }
         let pair = try await services.auth.login(email: body.email, password: body.password, ip: scope.clientIP, requestId: scope.requestId)
+        if body.refreshInCookie == true {
+            RefreshCookie.set(pair.refreshToken, scope: scope, maxAge: services.settings.refreshTokenTTL)
+            return .ok(.init(body: .json(Self.tokenPair(pair, withRefreshToken: false))))
+        }
         return .ok(.init(body: .json(Self.tokenPair(pair))))
     }
 
     func refreshTokens(_ input: Operations.RefreshTokens.Input) async throws -> Operations.RefreshTokens.Output {
-        guard case .json(let body) = input.body else { throw Self.unsupportedBody }
-        return .ok(.init(body: .json(Self.tokenPair(try await services.auth.refresh(body.refreshToken, requestId: scope.requestId)))))
+        var bodyToken: String?
+        switch input.body {
+        case .json(let body): bodyToken = body.refreshToken
+        case nil: break
+        }
+        if let bodyToken {
+            return .ok(.init(body: .json(Self.tokenPair(try await services.auth.refresh(bodyToken, requestId: scope.requestId)))))
+        }
+        // A browser session: the token is in the HttpOnly cookie, which the browser attaches to any
+        // request, so the request must also carry a header only our own page's script can add.
+        guard let cookie = scope.refreshCookie else {
+            throw AppError(.badRequest, code: "refresh_token_missing", "Send refresh_token in the body, or the pytake_refresh cookie.")
+        }
+        guard input.headers.xPyTakeCSRF == "1" else {
+            throw AppError(.forbidden, code: "csrf_header_missing", "A refresh from the cookie needs the header X-PyTake-CSRF: 1.")
+        }
+        let pair = try await services.auth.refresh(cookie, requestId: scope.requestId)
+        RefreshCookie.set(pair.refreshToken, scope: scope, maxAge: services.settings.refreshTokenTTL)
+        return .ok(.init(body: .json(Self.tokenPair(pair, withRefreshToken: false))))
     }
 
     func logout(_ input: Operations.Logout.Input) async throws -> Operations.Logout.Output {
         let identity = try scope.identity()
         var refreshToken: String?
         if case .json(let body) = input.body { refreshToken = body.refreshToken }
+        if refreshToken == nil, let cookie = scope.refreshCookie {
+            refreshToken = cookie
+        }
+        if scope.refreshCookie != nil { RefreshCookie.clear(scope: scope) }
         try await services.auth.logout(identity: identity, refreshToken: refreshToken, requestId: scope.requestId)
         return .noContent(.init())
     }
@@ -184,8 +209,9 @@ struct APIHandler: APIProtocol {
         return id
     }
 
-    static func tokenPair(_ pair: TokenPair) -> Components.Schemas.TokenPair {
-        .init(accessToken: pair.accessToken, refreshToken: pair.refreshToken, tokenType: .bearer, expiresIn: pair.expiresIn)
+    static func tokenPair(_ pair: TokenPair, withRefreshToken: Bool = true) -> Components.Schemas.TokenPair {
+        .init(accessToken: pair.accessToken, refreshToken: withRefreshToken ? pair.refreshToken : nil, tokenType: .bearer,
+              expiresIn: pair.expiresIn)
     }
 
     static func tenant(_ tenant: Tenant) throws -> Components.Schemas.Tenant {

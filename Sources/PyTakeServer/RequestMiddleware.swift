@@ -23,6 +23,7 @@ struct RequestMiddleware: RouterMiddleware {
 
     static let requestIDHeader = HTTPField.Name("X-Request-Id")!
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    static let forwardedProto = HTTPField.Name("X-Forwarded-Proto")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
@@ -52,8 +53,11 @@ struct RequestMiddleware: RouterMiddleware {
                 nonisolated(unsafe) let next = next
                 // Authentication is inside the deadline too: checking a session may need the database.
                 return try await Self.withDeadline(timeout, on: context.eventLoop) {
-                    let scope = RequestScope(requestId: requestId, clientIP: context.clientIP,
-                                             authentication: try await authenticate(prepared))
+                    let scope = RequestScope(
+                        requestId: requestId, clientIP: context.clientIP, authentication: try await authenticate(prepared),
+                        refreshCookie: MetaRoutes.cookie(RefreshCookie.name, in: prepared.headers[values: .cookie]),
+                        secureTransport: prepared.uri.scheme == .https
+                            || prepared.headers[Self.forwardedProto]?.lowercased().split(separator: ",").first?.trimmingCharacters(in: .whitespaces) == "https")
                     var response = try await RequestScope.$current.withValue(scope) { try await next(prepared, context) }
                     for (name, value) in scope.extraHeaders.all { response.headers.append(HTTPField(name: name, value: value)) }
                     return response

@@ -19,6 +19,10 @@ struct RequestScope: Sendable {
     var requestId: String
     var clientIP: String
     var authentication: Authentication
+    /// The `pytake_refresh` cookie of a browser session, if sent.
+    var refreshCookie: String? = nil
+    /// Whether the client reached us over HTTPS (directly or, per `X-Forwarded-Proto`, through a proxy).
+    var secureTransport = false
     /// Headers a handler adds to its response beyond what the contract's types carry (cookies).
     var extraHeaders = ResponseHeaders()
 
@@ -55,5 +59,20 @@ public struct AppRequestContext: RequestContext {
         coreContext = .init(source: source)
         clientIP = source.channel.remoteAddress?.ipAddress ?? "unknown"
         eventLoop = source.channel.eventLoop
+    }
+}
+
+/// The browser session's refresh token: HttpOnly (page scripts cannot read it), SameSite=Strict,
+/// sent only to `/api/v1/auth`, Secure when the client came over HTTPS.
+enum RefreshCookie {
+    static let name = "pytake_refresh"
+    static let path = "/api/v1/auth"
+
+    static func set(_ token: String, scope: RequestScope, maxAge: Int) {
+        scope.extraHeaders.add(.setCookie, "\(name)=\(token); Path=\(path); Max-Age=\(maxAge); HttpOnly; SameSite=Strict\(scope.secureTransport ? "; Secure" : "")")
+    }
+
+    static func clear(scope: RequestScope) {
+        scope.extraHeaders.add(.setCookie, "\(name)=; Path=\(path); Max-Age=0; HttpOnly; SameSite=Strict\(scope.secureTransport ? "; Secure" : "")")
     }
 }
