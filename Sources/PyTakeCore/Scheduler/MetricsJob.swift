@@ -48,7 +48,10 @@ public struct MetricsJob: ScheduledJob {
             WHERE ev.type = 'conversation_started'
         ),
         responses AS (
-            SELECT tenant_id, day, count(*) AS n, percentile_cont(0.5) WITHIN GROUP (ORDER BY secs) AS median, avg(secs) AS mean
+            -- Tenths of a second: finer is noise, and shorter to send.
+            SELECT tenant_id, day, count(*) AS n,
+                   round((percentile_cont(0.5) WITHIN GROUP (ORDER BY secs))::numeric, 1)::float8 AS median,
+                   round(avg(secs)::numeric, 1)::float8 AS mean
             FROM first_reply GROUP BY tenant_id, day
         ),
         written AS (

@@ -116,7 +116,8 @@ public struct MetricsService: Sendable {
                        sum(conversations_started) AS conversations_started, sum(conversations_closed) AS conversations_closed,
                        sum(handoffs) AS handoffs, sum(followups_sent) AS followups_sent, sum(flows_completed) AS flows_completed,
                        sum(responded_conversations) AS responded,
-                       sum(first_response_avg_seconds * responded_conversations) / nullif(sum(responded_conversations), 0) AS avg_first
+                       round((sum(first_response_avg_seconds * responded_conversations)
+                              / nullif(sum(responded_conversations), 0))::numeric, 1) AS avg_first
                 FROM metrics_daily WHERE day BETWEEN \(from)::date AND \(to)::date GROUP BY day
             )
             SELECT d::date::text, coalesce(s.messages_in, 0)::int8, coalesce(s.messages_out, 0)::int8, coalesce(s.conversations_started, 0)::int8,
@@ -212,7 +213,7 @@ public struct MetricsService: Sendable {
             t.respondedConversations += d.respondedConversations
             weighted += (d.firstResponseAvgSeconds ?? 0) * Double(d.respondedConversations)
         }
-        t.firstResponseAvgSeconds = t.respondedConversations > 0 ? weighted / Double(t.respondedConversations) : nil
+        t.firstResponseAvgSeconds = t.respondedConversations > 0 ? (weighted / Double(t.respondedConversations) * 10).rounded() / 10 : nil
         return t
     }
 }
