@@ -15,7 +15,8 @@ struct PyTakeAdmin: AsyncParsableCommand {
     )
 }
 
-/// Exit codes: 0 success, 1 runtime failure, 2 configuration or usage error, 3 refused (migrations).
+/// Exit codes: 0 success, 1 runtime failure, 2 configuration error, 3 refused (migrations); usage errors
+/// exit with 64, as swift-argument-parser reports them.
 enum AdminExit {
     static let failure: Int32 = 1
     static let configuration: Int32 = 2

@@ -16,7 +16,7 @@ struct PyTakeScheduler: AsyncParsableCommand {
         discussion: """
             Without --once it runs every job on its interval (SCHEDULER_METRICS_INTERVAL_SECONDS, \
             SCHEDULER_FOLLOWUP_INTERVAL_SECONDS) until SIGTERM or SIGINT. Exit codes: 0 done, 1 the run \
-            failed, 2 configuration or usage error, 3 the database schema is not current.
+            failed, 2 configuration error, 3 the database schema is not current, 64 usage error.
             """
     )
 

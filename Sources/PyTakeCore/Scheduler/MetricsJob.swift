@@ -79,8 +79,20 @@ public struct MetricsJob: ScheduledJob {
             try await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
             // Locked: a second run (another replica after a takeover) waits here, then fails to
             // serialize instead of counting the same events again.
-            let mark = try await tx.query("SELECT seen::text, pg_snapshot_xmin(seen)::text FROM metrics_watermark FOR UPDATE", logger: logger)
-            let watermark = try await mark.decode((String, String).self).first { _ in true }
+            // A database restored from a dump starts transaction ids again below the stored
+            // snapshot, which would make every new event look already counted: start over then.
+            let mark = try await tx.query("""
+                SELECT seen::text, pg_snapshot_xmin(seen)::text, pg_current_xact_id() < pg_snapshot_xmax(seen)
+                FROM metrics_watermark FOR UPDATE
+                """, logger: logger)
+            var watermark: (String, String)?
+            if let (seen, xmin, wentBack) = try await mark.decode((String, String, Bool).self).first(where: { _ in true }) {
+                if wentBack {
+                    logger.warning("transaction ids are below the metrics watermark (a restored database?); rebuilding every tenant's metrics")
+                } else {
+                    watermark = (seen, xmin)
+                }
+            }
 
             // Who is rebuilt from all their events: everyone without a baseline, the tenant(s) an
             // operator asked for, and tenants whose timezone changed since their days were cut.
