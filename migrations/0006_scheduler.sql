@@ -24,7 +24,7 @@ CREATE TABLE job_runs (
     takeover_of   bigint REFERENCES job_runs (id),
     started_at    timestamptz NOT NULL DEFAULT now(),
     finished_at   timestamptz,
-    -- What an operator asked for (`{"rebuild": true, "tenant_id": …}`); a takeover runs the same.
+    -- What an operator asked for (`{"rebuild", "tenant_id", "dry_run"}`); a takeover runs the same.
     options       jsonb NOT NULL DEFAULT '{}'::jsonb,
     counts        jsonb NOT NULL DEFAULT '{}'::jsonb,
     error         text,
