@@ -106,14 +106,12 @@ public final class FakeProviderServer: Sendable {
                 return next
             }
             let reply = state.defaults[path] ?? .json(404, #"{"error":"nothing scripted for this path"}"#)
-            if case .metaSent = reply {
+            func sent() -> String {
                 state.sent += 1
-                return .json(200, #"{"messaging_product":"whatsapp","messages":[{"id":"wamid.fake-\#(state.sent)"}]}"#)
+                return #"{"messaging_product":"whatsapp","messages":[{"id":"wamid.fake-\#(state.sent)"}]}"#
             }
-            if case .metaSentAfter(let pause) = reply {
-                state.sent += 1
-                return .jsonAfter(milliseconds: pause, 200, #"{"messaging_product":"whatsapp","messages":[{"id":"wamid.fake-\#(state.sent)"}]}"#)
-            }
+            if case .metaSent = reply { return .json(200, sent()) }
+            if case .metaSentAfter(let pause) = reply { return .jsonAfter(milliseconds: pause, 200, sent()) }
             return reply
         }
         switch reply {

@@ -168,31 +168,43 @@ public struct ConversationService: Sendable {
         try await db.transaction(logger: logger) { tx in
             switch outcome {
             case .success(let receipt):
-                // A status may have overtaken the send's own answer: apply the best one already logged.
-                try await tx.query("""
-                    UPDATE chat_messages SET provider_message_id = \(receipt.providerMessageId), updated_at = now(),
-                        status = coalesce((SELECT s.status FROM message_statuses s
-                                           WHERE s.tenant_id = \(tenantId) AND s.provider_message_id = \(receipt.providerMessageId)
-                                             AND pytake_status_rank(s.status) > pytake_status_rank('sent')
-                                           ORDER BY pytake_status_rank(s.status) DESC LIMIT 1), 'sent')
-                    WHERE id = \(messageId)
-                    """, logger: logger)
-                try await tx.query("""
-                    UPDATE active_conversations SET last_outbound_at = now(), last_message_at = greatest(last_message_at, now()), updated_at = now()
-                    WHERE id = \(conversationId)
-                    """, logger: logger)
+                try await Self.markSent(tx, tenantId: tenantId, conversationId: conversationId, messageId: messageId, receipt: receipt, logger: logger)
                 try await Self.event(tx, tenantId: tenantId, conversationId: conversationId, type: "message_sent", actor: identity.userId,
                                      data: ["message_id": messageId.uuidString.lowercased(), "by": "agent"], logger: logger)
             case .failure(let error):
-                try await tx.query("""
-                    UPDATE chat_messages SET status = 'failed', error_code = \(error.kind.rawValue + (error.providerCode.map { ":" + $0 } ?? "")),
-                        error_title = \(String(error.message.prefix(500))), updated_at = now()
-                    WHERE id = \(messageId)
-                    """, logger: logger)
+                try await Self.markFailed(tx, messageId: messageId, error: error, logger: logger)
             }
         }
         if case .failure(let error) = outcome { throw error.appError }
         return try await message(tenantId: tenantId, id: messageId)
+    }
+
+    /// A pending outbound message the provider accepted: its id, its status (a delivery status may
+    /// have overtaken the send's own answer: the best one already logged wins), and the
+    /// conversation's last outbound time.
+    static func markSent(_ tx: PostgresConnection, tenantId: UUID, conversationId: UUID, messageId: UUID, receipt: SendReceipt,
+                         logger: Logger) async throws {
+        try await tx.query("""
+            UPDATE chat_messages SET provider_message_id = \(receipt.providerMessageId), updated_at = now(),
+                status = coalesce((SELECT s.status FROM message_statuses s
+                                   WHERE s.tenant_id = \(tenantId) AND s.provider_message_id = \(receipt.providerMessageId)
+                                     AND pytake_status_rank(s.status) > pytake_status_rank('sent')
+                                   ORDER BY pytake_status_rank(s.status) DESC LIMIT 1), 'sent')
+            WHERE id = \(messageId)
+            """, logger: logger)
+        try await tx.query("""
+            UPDATE active_conversations SET last_outbound_at = now(), last_message_at = greatest(last_message_at, now()), updated_at = now()
+            WHERE id = \(conversationId)
+            """, logger: logger)
+    }
+
+    /// A pending outbound message the provider refused, with its error.
+    static func markFailed(_ tx: PostgresConnection, messageId: UUID, error: SendError, logger: Logger) async throws {
+        try await tx.query("""
+            UPDATE chat_messages SET status = 'failed', error_code = \(error.code), error_title = \(String(error.message.prefix(500))),
+                updated_at = now()
+            WHERE id = \(messageId)
+            """, logger: logger)
     }
 
     func senderFor(_ conversation: Conversation) async throws -> (ResolvedCredentials, any MessageSender) {

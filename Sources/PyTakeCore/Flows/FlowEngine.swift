@@ -593,7 +593,7 @@ public final class FlowEngine: Service, Sendable {
             case .failure(let error):
                 oks.append(false)
                 wamids.append("")
-                codes.append(error.kind.rawValue + (error.providerCode.map { ":" + $0 } ?? ""))
+                codes.append(error.code)
                 titles.append(String(error.message.prefix(500)))
             }
         }

@@ -62,6 +62,9 @@ public struct SendError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// Worth another attempt: the provider may answer differently in a moment. The same failures
     /// count against the provider's health (they open its breaker); other answers show it is up.
+    /// As stored with a failed message: the kind, and the provider's own code when it gave one.
+    public var code: String { kind.rawValue + (providerCode.map { ":" + $0 } ?? "") }
+
     public var isTransient: Bool { [.unavailable, .timeout].contains(kind) || (kind == .rateLimited && httpStatus == 429) }
 
     public var description: String {

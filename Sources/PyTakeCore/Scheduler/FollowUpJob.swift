@@ -73,7 +73,7 @@ public struct FollowUpJob: ScheduledJob {
         let started = ContinuousClock.now
         let scan = try await candidates(policies, logger: logger)
         let elapsed = ContinuousClock.now - started
-        counts["scan_ms"] = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        counts["scan_ms"] = Int(elapsed.milliseconds)
         counts["candidates"] = scan.total
         counts["deferred"] = scan.total - scan.due.count
         if run.options.dryRun {
@@ -324,40 +324,24 @@ public struct FollowUpJob: ScheduledJob {
         try await db.transaction(logger: logger) { tx in
             switch outcome {
             case .success(let receipt):
-                try await tx.query("""
-                    UPDATE followups SET status = 'sent', updated_at = now() WHERE message_id = \(messageId)
-                    """, logger: logger)
-                try await tx.query("""
-                    UPDATE chat_messages SET provider_message_id = \(receipt.providerMessageId), updated_at = now(),
-                        status = coalesce((SELECT s.status FROM message_statuses s
-                                           WHERE s.tenant_id = \(c.tenantId) AND s.provider_message_id = \(receipt.providerMessageId)
-                                             AND pytake_status_rank(s.status) > pytake_status_rank('sent')
-                                           ORDER BY pytake_status_rank(s.status) DESC LIMIT 1), 'sent')
-                    WHERE id = \(messageId)
-                    """, logger: logger)
-                try await tx.query("""
-                    UPDATE active_conversations SET last_outbound_at = now(), last_message_at = greatest(last_message_at, now()), updated_at = now()
-                    WHERE id = \(c.conversationId)
-                    """, logger: logger)
+                try await tx.query("UPDATE followups SET status = 'sent', updated_at = now() WHERE message_id = \(messageId)", logger: logger)
+                try await ConversationService.markSent(tx, tenantId: c.tenantId, conversationId: c.conversationId, messageId: messageId,
+                                                       receipt: receipt, logger: logger)
                 try await tx.query("""
                     INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
                     VALUES (\(c.tenantId), \(c.conversationId), 'followup_sent',
                             jsonb_build_object('message_id', \(messageId), 'attempt', \(c.attempt), 'kind', \(kind)))
                     """, logger: logger)
             case .failure(let error):
-                let code = error.kind.rawValue + (error.providerCode.map { ":" + $0 } ?? "")
                 try await tx.query("""
                     UPDATE followups SET status = 'failed', error = \(String(error.message.prefix(1000))), updated_at = now()
                     WHERE message_id = \(messageId)
                     """, logger: logger)
-                try await tx.query("""
-                    UPDATE chat_messages SET status = 'failed', error_code = \(code), error_title = \(String(error.message.prefix(500))), updated_at = now()
-                    WHERE id = \(messageId)
-                    """, logger: logger)
+                try await ConversationService.markFailed(tx, messageId: messageId, error: error, logger: logger)
                 try await tx.query("""
                     INSERT INTO conversation_events (tenant_id, conversation_id, type, data)
                     VALUES (\(c.tenantId), \(c.conversationId), 'followup_failed',
-                            jsonb_build_object('message_id', \(messageId), 'attempt', \(c.attempt), 'error', \(code)))
+                            jsonb_build_object('message_id', \(messageId), 'attempt', \(c.attempt), 'error', \(error.code)))
                     """, logger: logger)
             }
         }

@@ -11,7 +11,6 @@ public struct FollowUpPolicy: Sendable, Equatable {
         public var components: String?
     }
 
-    public var enabled: Bool
     public var afterHours: Double
     public var maxAttempts: Int
     public var message: String
@@ -23,11 +22,10 @@ public struct FollowUpPolicy: Sendable, Equatable {
 
     static let defaultMessage = "Hi {{customer_name}}, are you still there? Just reply to this message and we'll carry on."
 
-    /// The policy, or nil when follow-ups are off or the section is unusable (the API refuses such
-    /// a section, so nil here means "disabled").
+    /// The policy of an enabled section, or nil when follow-ups are off or the section is unusable
+    /// (the API refuses such a section, so nil here means "disabled").
     public init?(_ json: JSONValue?) {
         guard let json, json.object != nil, Self.problems(json).isEmpty, json["enabled"] == .bool(true) else { return nil }
-        enabled = true
         afterHours = json["after_hours"]?.number ?? 24
         maxAttempts = Int(json["max_attempts"]?.number ?? 1)
         message = json["message"]?.string ?? Self.defaultMessage

@@ -241,7 +241,7 @@ public struct JobRunner: Sendable {
         let (status, counts, error) = outcome
         let elapsed = ContinuousClock.now - started
         var withTime = counts
-        withTime["duration_ms"] = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        withTime["duration_ms"] = Int(elapsed.milliseconds)
         do {
             try await finish(job.name, runId: claim.runId, status: status, counts: withTime, error: error, runAgainNow: status == "abandoned")
         } catch {

@@ -111,23 +111,16 @@ public struct MetricsService: Sendable {
         try Access.requirePlatformAdmin(identity)
         let (from, to) = try Self.range(from, to)
         let rows = try await db.query("""
-            WITH sums AS (
-                SELECT day, sum(messages_in) AS messages_in, sum(messages_out) AS messages_out,
-                       sum(conversations_started) AS conversations_started, sum(conversations_closed) AS conversations_closed,
-                       sum(handoffs) AS handoffs, sum(followups_sent) AS followups_sent, sum(flows_completed) AS flows_completed,
-                       sum(responded_conversations) AS responded,
-                       round((sum(first_response_avg_seconds * responded_conversations)
-                              / nullif(sum(responded_conversations), 0))::numeric, 1) AS avg_first
-                FROM metrics_daily WHERE day BETWEEN \(from)::date AND \(to)::date GROUP BY day
-            )
-            SELECT d::date::text, coalesce(s.messages_in, 0)::int8, coalesce(s.messages_out, 0)::int8, coalesce(s.conversations_started, 0)::int8,
-                   coalesce(s.conversations_closed, 0)::int8, coalesce(s.handoffs, 0)::int8, coalesce(s.followups_sent, 0)::int8,
-                   coalesce(s.flows_completed, 0)::int8, coalesce(s.responded, 0)::int8, NULL::float8, s.avg_first::float8
-            FROM generate_series(\(from)::date, \(to)::date, interval '1 day') AS d
-            LEFT JOIN sums s ON s.day = d::date
-            ORDER BY d
+            SELECT day::text, sum(messages_in)::int8, sum(messages_out)::int8, sum(conversations_started)::int8,
+                   sum(conversations_closed)::int8, sum(handoffs)::int8, sum(followups_sent)::int8, sum(flows_completed)::int8,
+                   sum(responded_conversations)::int8, NULL::float8,
+                   round((sum(first_response_avg_seconds * responded_conversations)
+                          / nullif(sum(responded_conversations), 0))::numeric, 1)::float8
+            FROM metrics_daily WHERE day BETWEEN \(from)::date AND \(to)::date
+            GROUP BY day
             """, logger: logger)
-        let days = try await Self.decode(rows)
+        let stored = Dictionary(uniqueKeysWithValues: try await Self.decode(rows).map { ($0.day, $0) })
+        let days = Self.days(from: from, to: to).map { stored[$0] ?? DailyMetrics.zero($0) }
         let active = try await db.query("""
             SELECT count(DISTINCT tenant_id)::int8 FROM metrics_daily WHERE day BETWEEN \(from)::date AND \(to)::date
             """, logger: logger)
