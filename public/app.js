@@ -1,21 +1,21 @@
-// PyTake sign-in page.
+// PyTake web admin: the shell. Sign-in, session, navigation by role, tenant switcher, and the
+// hash router that mounts one view module (public/views/*.js) at a time.
 //
-// Rules kept by this module:
-// - every value that comes from the server or the user is rendered with textContent;
-// - tokens live only in the `session` variable below (memory), never in web storage or cookies;
-// - no inline scripts or styles, so the page works under the server's strict CSP.
+// Rules kept by every module in public/:
+// - every value from the server or the user is rendered as text (textContent, attributes), never
+//   parsed as markup: customer messages are attacker-controlled;
+// - the access token lives in memory (lib/api.js), the refresh token in an HttpOnly cookie;
+// - no inline scripts or styles, so the page runs under the server's strict CSP.
 
-const API = {
-  login: "/api/v1/auth/login",
-  logout: "/api/v1/auth/logout",
-  me: "/api/v1/me",
-};
+import * as session from "./lib/api.js";
+import { ProblemError } from "./lib/api.js";
+import { h, byId, replace } from "./lib/dom.js";
+import { addStrings, t, lang, setLang, onLangChange, translateTree } from "./lib/i18n.js";
+import { errorText, problemBox, loading } from "./lib/ui.js";
 
-const SUPPORTED_LANGS = ["en", "pt-BR"];
-
-const STRINGS = {
+addStrings({
   en: {
-    title: "Sign in · PyTake",
+    title: "PyTake",
     skip: "Skip to content",
     language: "Language",
     signinHeading: "Sign in",
@@ -24,7 +24,6 @@ const STRINGS = {
     password: "Password",
     signin: "Sign in",
     signingIn: "Signing in…",
-    signedIn: "Signed in",
     whoEmail: "Email",
     whoRole: "Role",
     whoTenant: "Tenant",
@@ -32,33 +31,40 @@ const STRINGS = {
     signout: "Sign out",
     signingOut: "Signing out…",
     footer: "PyTake · WhatsApp customer service",
-    roles: {
-      platform_admin: "Platform admin",
-      tenant_admin: "Tenant admin",
-      agent: "Agent",
-      viewer: "Viewer",
-    },
-    // Used only when the server's problem has no `detail`.
-    codes: {
-      invalid_credentials: "Email or password is incorrect.",
-      tenant_inactive: "This account's tenant is suspended or deleted.",
-      invalid_request: "The request was not valid.",
-      database_unavailable: "The service is temporarily unavailable. Please try again shortly.",
-    },
+    tenantSwitch: "Tenant",
+    tenantNone: "— choose a tenant —",
+    working: "Working…",
+    navLabel: "Main",
+    "role.platform_admin": "Platform admin",
+    "role.tenant_admin": "Tenant admin",
+    "role.agent": "Agent",
+    "role.viewer": "Viewer",
+    "nav.platform": "Platform",
+    "nav.tenants": "Tenants",
+    "nav.overview": "Overview",
+    "nav.jobs": "Job runs",
+    "nav.tenant": "Tenant",
+    "nav.inbox": "Inbox",
+    "nav.flows": "Flows",
+    "nav.providers": "Providers",
+    "nav.users": "Users",
+    "nav.settings": "Settings",
+    "nav.audit": "Audit log",
+    "nav.metrics": "Metrics",
     missingFields: "Enter your email and password.",
-    throttled: (n) =>
-      `Too many failed sign-ins. Try again in ${n} ${n === 1 ? "second" : "seconds"}` +
-      (n >= 90 ? ` (about ${Math.round(n / 60)} minutes).` : "."),
+    throttled: (n) => `Too many failed sign-ins. Try again in ${n} ${n === 1 ? "second" : "seconds"}` + (n >= 90 ? ` (about ${Math.round(n / 60)} minutes).` : "."),
     throttledNoWait: "Too many failed sign-ins. Please wait before trying again.",
     retryButton: (n) => `Try again in ${n}s`,
-    network: "Could not reach the server. Check your connection and try again.",
-    unexpected: (status) => `Unexpected response from the server (HTTP ${status}).`,
     profileFailed: "Signed in, but your profile could not be loaded.",
     logoutFailed: "You were signed out on this device, but the server could not confirm it.",
-    reference: (id) => `Reference: ${id}`,
+    sessionEnded: "Your session has ended. Sign in again.",
+    notFoundView: "There is no page at this address.",
+    forbiddenView: "Your role cannot open this page.",
+    pickTenant: "Choose a tenant in the switcher above to see its inbox, flows, providers and metrics.",
+    viewFailed: "This page could not be loaded.",
   },
   "pt-BR": {
-    title: "Entrar · PyTake",
+    title: "PyTake",
     skip: "Pular para o conteúdo",
     language: "Idioma",
     signinHeading: "Entrar",
@@ -67,7 +73,6 @@ const STRINGS = {
     password: "Senha",
     signin: "Entrar",
     signingIn: "Entrando…",
-    signedIn: "Sessão iniciada",
     whoEmail: "E-mail",
     whoRole: "Perfil",
     whoTenant: "Organização",
@@ -75,133 +80,188 @@ const STRINGS = {
     signout: "Sair",
     signingOut: "Saindo…",
     footer: "PyTake · Atendimento via WhatsApp",
-    roles: {
-      platform_admin: "Administrador da plataforma",
-      tenant_admin: "Administrador da organização",
-      agent: "Atendente",
-      viewer: "Somente leitura",
-    },
-    // The server writes `detail` in English; in Portuguese known codes are shown translated.
-    codes: {
-      invalid_credentials: "E-mail ou senha incorretos.",
-      tenant_inactive: "A organização desta conta está suspensa ou foi excluída.",
-      invalid_request: "A solicitação não é válida.",
-      database_unavailable: "O serviço está temporariamente indisponível. Tente novamente em instantes.",
-    },
+    tenantSwitch: "Organização",
+    tenantNone: "— escolha uma organização —",
+    working: "Processando…",
+    navLabel: "Principal",
+    "role.platform_admin": "Administrador da plataforma",
+    "role.tenant_admin": "Administrador da organização",
+    "role.agent": "Atendente",
+    "role.viewer": "Somente leitura",
+    "nav.platform": "Plataforma",
+    "nav.tenants": "Organizações",
+    "nav.overview": "Visão geral",
+    "nav.jobs": "Execuções de tarefas",
+    "nav.tenant": "Organização",
+    "nav.inbox": "Caixa de entrada",
+    "nav.flows": "Fluxos",
+    "nav.providers": "Provedores",
+    "nav.users": "Usuários",
+    "nav.settings": "Configurações",
+    "nav.audit": "Auditoria",
+    "nav.metrics": "Métricas",
     missingFields: "Informe seu e-mail e sua senha.",
-    throttled: (n) =>
-      `Muitas tentativas de acesso sem sucesso. Tente novamente em ${n} ${n === 1 ? "segundo" : "segundos"}` +
-      (n >= 90 ? ` (cerca de ${Math.round(n / 60)} minutos).` : "."),
+    throttled: (n) => `Muitas tentativas de acesso sem sucesso. Tente novamente em ${n} ${n === 1 ? "segundo" : "segundos"}` + (n >= 90 ? ` (cerca de ${Math.round(n / 60)} minutos).` : "."),
     throttledNoWait: "Muitas tentativas de acesso sem sucesso. Aguarde antes de tentar novamente.",
     retryButton: (n) => `Tente em ${n}s`,
-    network: "Não foi possível falar com o servidor. Verifique sua conexão e tente novamente.",
-    unexpected: (status) => `Resposta inesperada do servidor (HTTP ${status}).`,
     profileFailed: "Sessão iniciada, mas não foi possível carregar seu perfil.",
     logoutFailed: "Você saiu neste dispositivo, mas o servidor não confirmou o encerramento da sessão.",
-    reference: (id) => `Referência: ${id}`,
+    sessionEnded: "Sua sessão terminou. Entre novamente.",
+    notFoundView: "Não há página neste endereço.",
+    forbiddenView: "Seu perfil não pode abrir esta página.",
+    pickTenant: "Escolha uma organização acima para ver a caixa de entrada, os fluxos, os provedores e as métricas.",
+    viewFailed: "Não foi possível carregar esta página.",
   },
+});
+
+// ---------------------------------------------------------------- permissions
+
+const ADMINS = ["platform_admin", "tenant_admin"];
+const PERMISSIONS = {
+  "tenants.manage": ["platform_admin"],
+  "overview.read": ["platform_admin"],
+  "jobs.read": ["platform_admin"],
+  "tenant.write": ADMINS,
+  "users.write": ADMINS,
+  "providers.write": ADMINS,
+  "flows.write": ADMINS,
+  "audit.read": ADMINS,
+  "inbox.act": ["platform_admin", "tenant_admin", "agent"],
+  "customers.erase": ADMINS,
 };
 
-// ---------------------------------------------------------------- state (memory only)
+function can(permission) {
+  if (!me) return false;
+  const roles = PERMISSIONS[permission];
+  if (!roles) throw new Error(`unknown permission ${permission}`);
+  return roles.includes(me.role);
+}
 
-/** @type {{accessToken: string, refreshToken: string, expiresAt: number} | null} */
-let session = null;
+// ---------------------------------------------------------------- routes
+
+// Each view module exports `default async function mount(ctx)`; see README "Web admin".
+const ROUTES = [
+  { path: "/tenants", view: "tenants", nav: "tenants", need: "tenants.manage" },
+  { path: "/overview", view: "metrics", nav: "overview", need: "overview.read", mode: "overview" },
+  { path: "/jobs", view: "jobs", nav: "jobs", need: "jobs.read" },
+  { path: "/tenants/:tenantId/inbox", view: "inbox", nav: "inbox" },
+  { path: "/tenants/:tenantId/inbox/:conversationId", view: "inbox", nav: "inbox" },
+  { path: "/tenants/:tenantId/flows", view: "flows", nav: "flows" },
+  { path: "/tenants/:tenantId/flows/:flowId", view: "builder", nav: "flows" },
+  { path: "/tenants/:tenantId/providers", view: "providers", nav: "providers" },
+  { path: "/tenants/:tenantId/users", view: "users", nav: "users" },
+  { path: "/tenants/:tenantId/settings", view: "settings", nav: "settings" },
+  { path: "/tenants/:tenantId/audit", view: "audit", nav: "audit", need: "audit.read" },
+  { path: "/tenants/:tenantId/metrics", view: "metrics", nav: "metrics", mode: "tenant" },
+];
+
+const TENANT_NAV = [
+  { id: "inbox", path: "inbox" },
+  { id: "flows", path: "flows" },
+  { id: "providers", path: "providers" },
+  { id: "users", path: "users" },
+  { id: "settings", path: "settings" },
+  { id: "audit", path: "audit", need: "audit.read" },
+  { id: "metrics", path: "metrics" },
+];
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const [pathPart, queryPart = ""] = raw.split("?");
+  const path = pathPart.replace(/\/+$/, "") || "/";
+  return { path, query: new URLSearchParams(queryPart) };
+}
+
+function match(path) {
+  const parts = path.split("/").filter(Boolean);
+  for (const route of ROUTES) {
+    const segs = route.path.split("/").filter(Boolean);
+    if (segs.length !== parts.length) continue;
+    const params = {};
+    let ok = true;
+    for (let i = 0; i < segs.length; i++) {
+      if (segs[i].startsWith(":")) params[segs[i].slice(1)] = decodeURIComponent(parts[i]);
+      else if (segs[i] !== parts[i]) { ok = false; break; }
+    }
+    if (ok) return { route, params };
+  }
+  return null;
+}
+
+export function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function homeHash() {
+  if (!me) return "#/";
+  if (me.role === "platform_admin") return currentTenantId ? `#/tenants/${currentTenantId}/inbox` : "#/tenants";
+  if (me.role === "viewer") return `#/tenants/${me.tenant_id}/metrics`;
+  return `#/tenants/${me.tenant_id}/inbox`;
+}
+
+// ---------------------------------------------------------------- state
+
 /** @type {{id: string, email: string, role: string, tenant_id: string | null} | null} */
 let me = null;
-let lang = pickInitialLanguage();
-let pending = false; // a sign-in or sign-out request is in flight
-let retryUntil = 0; // epoch ms until which sign-in is throttled
+let currentTenantId = null;
+/** Tenants known to the switcher (platform_admin) or the user's own tenant. */
+let tenants = [];
+let mounted = null; // {controller, cleanups, langHandler, key}
+let pending = false;
+let retryUntil = 0;
 let retryTimer = 0;
-/** The error currently shown, kept abstract so it can be re-rendered in another language. */
 let currentError = null;
-
-// ---------------------------------------------------------------- elements
-
-const $ = (id) => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing element #${id}`);
-  return el;
-};
+let busyCount = 0;
 
 const els = {
-  form: $("signin-form"),
-  signinPanel: $("signin-panel"),
-  signinHeading: $("signin-heading"),
-  email: $("email"),
-  password: $("password"),
-  signin: $("signin"),
-  error: $("error"),
-  whoami: $("whoami"),
-  whoamiHeading: $("whoami-heading"),
-  whoamiEmail: $("whoami-email"),
-  whoamiRole: $("whoami-role"),
-  whoamiTenant: $("whoami-tenant"),
-  signout: $("signout"),
-  lang: $("lang"),
+  app: byId("app"),
+  main: byId("main"),
+  nav: byId("nav"),
+  view: byId("view"),
+  form: byId("signin-form"),
+  signinPanel: byId("signin-panel"),
+  signinHeading: byId("signin-heading"),
+  email: byId("email"),
+  password: byId("password"),
+  signin: byId("signin"),
+  error: byId("error"),
+  whoami: byId("whoami"),
+  whoamiEmail: byId("whoami-email"),
+  whoamiRole: byId("whoami-role"),
+  whoamiTenant: byId("whoami-tenant"),
+  signout: byId("signout"),
+  lang: byId("lang"),
+  tenantPicker: byId("tenant-picker"),
+  tenantSwitch: byId("tenant-switch"),
+  busy: byId("busy"),
 };
 
-// ---------------------------------------------------------------- i18n
-
-function pickInitialLanguage() {
-  const wanted = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"];
-  for (const tag of wanted) {
-    const lower = String(tag).toLowerCase();
-    if (lower === "pt" || lower.startsWith("pt-")) return "pt-BR";
-    if (lower === "en" || lower.startsWith("en-")) return "en";
-  }
-  return "en";
-}
-
-function t(key) {
-  const table = STRINGS[lang] || STRINGS.en;
-  return key in table ? table[key] : STRINGS.en[key];
-}
+// ---------------------------------------------------------------- rendering the shell
 
 function roleLabel(role) {
-  const roles = t("roles");
-  return Object.prototype.hasOwnProperty.call(roles, role) ? roles[role] : String(role);
+  return t(`role.${role}`);
 }
-
-function applyLanguage() {
-  document.documentElement.lang = lang;
-  document.title = t("title");
-  els.lang.value = lang;
-  for (const el of document.querySelectorAll("[data-i18n]")) {
-    const value = t(el.dataset.i18n);
-    if (typeof value === "string") el.textContent = value;
-  }
-  renderButtons();
-  renderWhoami();
-  renderError();
-}
-
-// ---------------------------------------------------------------- rendering
 
 function renderButtons() {
   const now = Date.now();
   const throttled = retryUntil > now;
-  const signingIn = pending && !session;
-  const signingOut = pending && !!session;
-
+  const signingIn = pending && !me;
+  const signingOut = pending && !!me;
   els.signin.disabled = pending || throttled;
   els.signin.setAttribute("aria-busy", String(signingIn));
-  if (signingIn) {
-    els.signin.textContent = t("signingIn");
-  } else if (throttled) {
-    els.signin.textContent = t("retryButton")(Math.ceil((retryUntil - now) / 1000));
-  } else {
-    els.signin.textContent = t("signin");
-  }
+  if (signingIn) els.signin.textContent = t("signingIn");
+  else if (throttled) els.signin.textContent = t("retryButton", Math.ceil((retryUntil - now) / 1000));
+  else els.signin.textContent = t("signin");
   els.form.setAttribute("aria-busy", String(signingIn));
   els.email.readOnly = signingIn;
   els.password.readOnly = signingIn;
-
   els.signout.disabled = signingOut;
-  els.signout.setAttribute("aria-busy", String(signingOut));
   els.signout.textContent = signingOut ? t("signingOut") : t("signout");
 }
 
 function renderWhoami() {
+  els.whoami.hidden = !me;
   if (!me) {
     els.whoamiEmail.textContent = "";
     els.whoamiRole.textContent = "";
@@ -210,43 +270,29 @@ function renderWhoami() {
   }
   els.whoamiEmail.textContent = String(me.email ?? "");
   els.whoamiRole.textContent = roleLabel(me.role);
-  els.whoamiTenant.textContent = me.tenant_id == null ? t("platform") : String(me.tenant_id);
+  if (me.tenant_id == null) {
+    els.whoamiTenant.textContent = t("platform");
+  } else {
+    const own = tenants.find((x) => x.id === me.tenant_id);
+    els.whoamiTenant.textContent = own ? String(own.name) : String(me.tenant_id);
+  }
 }
 
-/**
- * currentError shapes:
- *   {kind: "problem", code, detail, title, status, requestId, retryAfter}
- *   {kind: "key", key}            a plain message from the dictionary
- */
-function errorMessage(err) {
+function signInErrorMessage(err) {
   if (err.kind === "key") return t(err.key);
-  if (err.code === "login_throttled" || err.status === 429) {
-    return err.retryAfter != null ? t("throttled")(err.retryAfter) : t("throttledNoWait");
+  const p = err.error.problem || {};
+  if (p.code === "login_throttled" || p.status === 429) {
+    return p.retryAfter != null ? t("throttled", p.retryAfter) : t("throttledNoWait");
   }
-  const codes = t("codes");
-  const translated = err.code && Object.prototype.hasOwnProperty.call(codes, err.code) ? codes[err.code] : null;
-  // English shows the server's own detail; other languages prefer the translated text of a known code.
-  if (lang !== "en" && translated) return translated;
-  if (err.detail) return String(err.detail);
-  if (translated) return translated;
-  if (err.title) return String(err.title);
-  return t("unexpected")(err.status);
+  return errorText(err.error);
 }
 
 function renderError() {
-  const box = els.error;
-  box.replaceChildren();
+  els.error.replaceChildren();
   if (!currentError) return;
-  const message = document.createElement("p");
-  message.className = "error-message";
-  message.textContent = errorMessage(currentError);
-  box.append(message);
-  if (currentError.requestId) {
-    const ref = document.createElement("p");
-    ref.className = "error-reference";
-    ref.textContent = t("reference")(String(currentError.requestId));
-    box.append(ref);
-  }
+  els.error.append(h("p", { class: "error-message" }, signInErrorMessage(currentError)));
+  const p = currentError.error && currentError.error.problem;
+  if (p && p.requestId) els.error.append(h("p", { class: "error-reference" }, t("ui.reference", String(p.requestId))));
 }
 
 function showError(err) {
@@ -261,77 +307,189 @@ function clearError() {
   els.password.removeAttribute("aria-invalid");
 }
 
+function renderTenantSwitch() {
+  const show = !!me && me.role === "platform_admin";
+  els.tenantPicker.hidden = !show;
+  if (!show) return;
+  const options = [h("option", { value: "" }, t("tenantNone"))];
+  for (const tenant of tenants) {
+    options.push(h("option", { value: tenant.id }, `${tenant.name} (${tenant.slug})`));
+  }
+  els.tenantSwitch.replaceChildren(...options);
+  els.tenantSwitch.value = currentTenantId || "";
+}
+
+function navLink(hash, label, active, id) {
+  return h("a", { href: hash, class: ["nav-link", active && "active"], "aria-current": active ? "page" : null, dataset: { nav: id } }, label);
+}
+
+function renderNav(activeNav) {
+  const groups = [];
+  if (me.role === "platform_admin") {
+    groups.push(h("div", { class: "nav-group" },
+      h("p", { class: "nav-heading" }, t("nav.platform")),
+      navLink("#/tenants", t("nav.tenants"), activeNav === "tenants", "tenants"),
+      navLink("#/overview", t("nav.overview"), activeNav === "overview", "overview"),
+      navLink("#/jobs", t("nav.jobs"), activeNav === "jobs", "jobs")));
+  }
+  const tenantId = currentTenantId;
+  if (tenantId) {
+    const tenant = tenants.find((x) => x.id === tenantId);
+    const links = TENANT_NAV.filter((item) => !item.need || can(item.need))
+      .map((item) => navLink(`#/tenants/${tenantId}/${item.path}`, t(`nav.${item.id}`), activeNav === item.id, item.id));
+    groups.push(h("div", { class: "nav-group" },
+      h("p", { class: "nav-heading" }, tenant ? String(tenant.name) : t("nav.tenant")), links));
+  }
+  replace(els.nav, groups);
+}
+
+function setBusy(delta) {
+  busyCount = Math.max(0, busyCount + delta);
+  els.busy.hidden = busyCount === 0;
+}
+
+// ---------------------------------------------------------------- views
+
+function unmount() {
+  if (!mounted) return;
+  mounted.controller.abort();
+  for (const fn of mounted.cleanups.reverse()) {
+    try { fn(); } catch (error) { console.warn("PyTake: cleanup failed", error); }
+  }
+  mounted = null;
+}
+
+async function loadTenants() {
+  if (!me) return;
+  try {
+    if (me.role === "platform_admin") {
+      tenants = await session.listAll("/api/v1/tenants", { max: 1000 });
+    } else if (me.tenant_id) {
+      tenants = [await session.api("GET", `/api/v1/tenants/${me.tenant_id}`)];
+    }
+  } catch (error) {
+    console.warn("PyTake: tenants could not be listed", error);
+  }
+}
+
+async function route() {
+  if (!me) return;
+  const { path, query } = parseHash();
+  if (path === "/") {
+    location.replace(homeHash());
+    return;
+  }
+  const found = match(path);
+  unmount();
+  const controller = new AbortController();
+  const cleanups = [];
+  const key = location.hash;
+  mounted = { controller, cleanups, langHandler: null, key };
+
+  if (!found) {
+    renderNav(null);
+    replace(els.view, h("div", { class: "view-message" }, h("h1", {}, t("notFoundView")), h("a", { href: homeHash() }, "PyTake")));
+    return;
+  }
+  const { route: r, params } = found;
+  if (params.tenantId) {
+    if (me.role !== "platform_admin" && params.tenantId !== me.tenant_id) {
+      location.replace(homeHash());
+      return;
+    }
+    if (currentTenantId !== params.tenantId) {
+      currentTenantId = params.tenantId;
+      if (me.role === "platform_admin" && !tenants.some((x) => x.id === currentTenantId)) await loadTenants();
+      renderTenantSwitch();
+    }
+  }
+  renderNav(r.nav);
+  if (r.need && !can(r.need)) {
+    replace(els.view, h("div", { class: "view-message" }, h("h1", {}, t("forbiddenView"))));
+    return;
+  }
+  replace(els.view, loading());
+  let module;
+  try {
+    module = await import(`./views/${r.view}.js`);
+  } catch (error) {
+    console.error("PyTake: view failed to load", error);
+    replace(els.view, h("div", { class: "view-message" }, h("h1", {}, t("viewFailed")), problemBox(error)));
+    return;
+  }
+  if (mounted === null || mounted.controller !== controller) return; // navigated away meanwhile
+  const root = h("div", { class: ["view-root", `view-${r.view}`] });
+  replace(els.view, root);
+  const ctx = {
+    root,
+    params,
+    query,
+    mode: r.mode,
+    me,
+    tenant: tenants.find((x) => x.id === params.tenantId) || null,
+    tenants,
+    can,
+    navigate,
+    signal: controller.signal,
+    onCleanup: (fn) => cleanups.push(fn),
+    setTitle: (text) => { document.title = text ? `${text} · PyTake` : "PyTake"; },
+    keepOnLanguageChange: (fn) => { mounted.langHandler = fn; },
+    refreshTenants: async () => { await loadTenants(); renderTenantSwitch(); renderNav(r.nav); renderWhoami(); },
+    busy: async (promise) => { setBusy(1); try { return await promise; } finally { setBusy(-1); } },
+  };
+  ctx.setTitle(t(`nav.${r.nav}`));
+  try {
+    await module.default(ctx);
+  } catch (error) {
+    if (controller.signal.aborted) return;
+    console.error("PyTake: view failed", error);
+    if (error instanceof ProblemError && error.status === 401) return; // the session handler takes over
+    root.replaceChildren(problemBox(error, { onRetry: () => route() }));
+  }
+}
+
+// ---------------------------------------------------------------- session
+
+async function enter() {
+  try {
+    me = await session.fetchMe();
+  } catch (error) {
+    me = null;
+    showView(false);
+    showError({ kind: "key", key: "profileFailed", error });
+    return;
+  }
+  if (me.role !== "platform_admin") currentTenantId = me.tenant_id;
+  await loadTenants();
+  showView(true);
+  renderWhoami();
+  renderTenantSwitch();
+  await route();
+}
+
 function showView(signedIn) {
+  els.main.hidden = signedIn;
   els.signinPanel.hidden = signedIn;
-  els.whoami.hidden = !signedIn;
+  els.app.hidden = !signedIn;
+  renderWhoami();
+  renderTenantSwitch();
 }
 
-// ---------------------------------------------------------------- HTTP
-
-class ProblemError extends Error {
-  constructor(problem) {
-    super(problem.detail || problem.title || `HTTP ${problem.status}`);
-    this.problem = problem;
-  }
+function leave(message) {
+  unmount();
+  me = null;
+  tenants = [];
+  currentTenantId = null;
+  els.view.replaceChildren();
+  els.nav.replaceChildren();
+  showView(false);
+  if (message) showError({ kind: "key", key: message });
+  renderButtons();
 }
 
-class NetworkError extends Error {}
-
-async function request(url, { method = "GET", body, token } = {}) {
-  const headers = { Accept: "application/json, application/problem+json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (token) headers.Authorization = `Bearer ${token}`;
-  let res;
-  try {
-    res = await fetch(url, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "same-origin",
-      cache: "no-store",
-      redirect: "error",
-    });
-  } catch (cause) {
-    throw new NetworkError(String(cause));
-  }
-  if (res.ok) {
-    if (res.status === 204) return null;
-    try {
-      return await res.json();
-    } catch {
-      throw new ProblemError({ kind: "problem", status: res.status, title: res.statusText });
-    }
-  }
-  throw new ProblemError(await readProblem(res));
-}
-
-async function readProblem(res) {
-  const problem = { kind: "problem", status: res.status, code: null, detail: null, title: res.statusText, requestId: null, retryAfter: null };
-  try {
-    const data = await res.json();
-    if (data && typeof data === "object") {
-      if (typeof data.code === "string") problem.code = data.code;
-      if (typeof data.detail === "string") problem.detail = data.detail;
-      if (typeof data.title === "string") problem.title = data.title;
-      if (typeof data.request_id === "string") problem.requestId = data.request_id;
-    }
-  } catch {
-    // Not JSON: keep the status line.
-  }
-  if (!problem.requestId) problem.requestId = res.headers.get("X-Request-Id");
-  const retry = res.headers.get("Retry-After");
-  if (retry !== null && /^\d+$/.test(retry.trim())) problem.retryAfter = Number.parseInt(retry.trim(), 10);
-  return problem;
-}
-
-function toDisplayError(error) {
-  if (error instanceof ProblemError) return error.problem;
-  if (error instanceof NetworkError) return { kind: "key", key: "network" };
-  console.warn("PyTake: unexpected error", error);
-  return { kind: "key", key: "network" };
-}
-
-// ---------------------------------------------------------------- throttling countdown
+session.onSession((event) => {
+  if (event === "expired" && me) leave("sessionEnded");
+});
 
 function stopRetryCountdown() {
   window.clearInterval(retryTimer);
@@ -350,12 +508,9 @@ function startRetryCountdown(seconds) {
   renderButtons();
 }
 
-// ---------------------------------------------------------------- actions
-
 async function signIn(event) {
   event.preventDefault();
   if (pending || retryUntil > Date.now()) return;
-
   const email = els.email.value.trim();
   const password = els.password.value;
   if (!email || !password) {
@@ -363,20 +518,17 @@ async function signIn(event) {
     (email ? els.password : els.email).focus();
     return;
   }
-
   clearError();
   pending = true;
   renderButtons();
-
-  let tokens;
   try {
-    tokens = await request(API.login, { method: "POST", body: { email, password } });
+    await session.login(email, password);
   } catch (error) {
     pending = false;
-    const shown = toDisplayError(error);
-    showError(shown);
-    if (shown.kind === "problem" && shown.status === 429 && shown.retryAfter) startRetryCountdown(shown.retryAfter);
-    if (shown.code === "invalid_credentials") {
+    showError({ kind: "problem", error });
+    const p = error instanceof ProblemError ? error.problem : null;
+    if (p && p.status === 429 && p.retryAfter) startRetryCountdown(p.retryAfter);
+    if (p && p.code === "invalid_credentials") {
       els.email.setAttribute("aria-invalid", "true");
       els.password.setAttribute("aria-invalid", "true");
     }
@@ -385,91 +537,84 @@ async function signIn(event) {
     els.password.focus();
     return;
   }
-
-  if (!tokens || typeof tokens.access_token !== "string") {
-    pending = false;
-    showError({ kind: "problem", status: 200, title: null, detail: null, code: null });
-    renderButtons();
-    return;
-  }
-
-  session = {
-    accessToken: tokens.access_token,
-    refreshToken: typeof tokens.refresh_token === "string" ? tokens.refresh_token : "",
-    expiresAt: Date.now() + (Number(tokens.expires_in) || 0) * 1000,
-  };
-  els.password.value = "";
-
-  try {
-    me = await request(API.me, { token: session.accessToken });
-  } catch (error) {
-    // Could not load the profile: drop the tokens and stay on the form.
-    session = null;
-    me = null;
-    pending = false;
-    const shown = toDisplayError(error);
-    showError(shown.kind === "key" ? shown : { kind: "key", key: "profileFailed" });
-    renderButtons();
-    els.email.focus();
-    return;
-  }
-
   pending = false;
-  renderWhoami();
+  els.password.value = "";
   renderButtons();
-  showView(true);
-  els.whoamiHeading.focus();
+  await enter();
+  if (me) els.view.focus();
 }
 
 async function signOut() {
-  if (pending || !session) return;
-  clearError();
+  if (pending || !me) return;
   pending = true;
   renderButtons();
-
-  const { accessToken, refreshToken } = session;
   let failed = false;
   try {
-    await request(API.logout, {
-      method: "POST",
-      token: accessToken,
-      body: refreshToken ? { refresh_token: refreshToken } : {},
-    });
+    await session.logout();
   } catch (error) {
-    // 401 means the access token already expired; the local session is dropped either way.
-    failed = !(error instanceof ProblemError && error.problem.status === 401);
+    failed = true;
+    console.warn("PyTake: sign out was not confirmed", error);
   }
-
-  session = null;
-  me = null;
   pending = false;
-  renderWhoami();
-  renderButtons();
-  showView(false);
+  leave(failed ? "logoutFailed" : null);
+  clearError();
   if (failed) showError({ kind: "key", key: "logoutFailed" });
-  els.email.focus();
+  els.signinHeading.focus();
 }
 
-function onLanguageChange() {
-  const value = els.lang.value;
-  lang = SUPPORTED_LANGS.includes(value) ? value : "en";
-  applyLanguage();
+function applyLanguage() {
+  document.documentElement.lang = lang();
+  els.lang.value = lang();
+  translateTree(document);
+  renderButtons();
+  renderWhoami();
+  renderError();
+  renderTenantSwitch();
+  if (!me) {
+    document.title = `${t("signinHeading")} · PyTake`;
+    return;
+  }
+  if (mounted && mounted.langHandler) {
+    const { route: r } = match(parseHash().path) || {};
+    if (r) renderNav(r.nav);
+    mounted.langHandler(lang());
+  } else {
+    route();
+  }
 }
 
 // ---------------------------------------------------------------- start
 
 els.form.addEventListener("submit", signIn);
 els.signout.addEventListener("click", signOut);
-els.lang.addEventListener("change", onLanguageChange);
-for (const input of [els.email, els.password]) {
-  input.addEventListener("input", () => input.removeAttribute("aria-invalid"));
-}
-// The server throttles per account (and per address): another email may still be allowed,
-// and the server has the final word anyway.
-els.email.addEventListener("input", () => {
-  if (retryUntil) stopRetryCountdown();
+els.lang.addEventListener("change", () => setLang(els.lang.value));
+els.tenantSwitch.addEventListener("change", () => {
+  const id = els.tenantSwitch.value;
+  currentTenantId = id || null;
+  if (!id) { navigate("#/tenants"); return; }
+  const { path } = parseHash();
+  const m = match(path);
+  const section = m && m.params.tenantId ? m.route.nav : "inbox";
+  const item = TENANT_NAV.find((x) => x.id === section) || TENANT_NAV[0];
+  navigate(`#/tenants/${id}/${item.path}`);
 });
+window.addEventListener("hashchange", () => { if (me) route(); });
+onLangChange(applyLanguage);
 
 applyLanguage();
-showView(false);
-renderButtons(); // enables the submit button now that the script is running
+(async () => {
+  let resumed = false;
+  try {
+    resumed = await session.resume();
+  } catch (error) {
+    console.warn("PyTake: could not resume the session", error);
+  }
+  if (resumed) await enter();
+  renderButtons();
+})();
+
+// Errors that escape a view are shown, not swallowed.
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason instanceof ProblemError && event.reason.status === 401) return;
+  console.error("PyTake: unhandled", event.reason);
+});

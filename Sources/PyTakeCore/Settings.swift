@@ -161,6 +161,7 @@ public struct Settings: Sendable {
             appSecret: optional("meta.app.secret", secret: true),
             verifyToken: optional("meta.verify.token", secret: true),
             configId: optional("meta.config.id"),
+            sdkURL: try url("meta.sdk.url", "META_SDK_URL", default: "https://connect.facebook.net/en_US/sdk.js"),
             adminURL: string("pytake.admin.url", default: "/"),
             redirectURL: optional("meta.oauth.redirect.url"),
             webhookMaxBodyBytes: try int("meta.webhook.max.body.bytes", "META_WEBHOOK_MAX_BODY_BYTES", default: 3 << 20, range: 1024...(64 << 20)),
@@ -285,6 +286,9 @@ public struct MetaSettings: Sendable {
     public var verifyToken: String?
     /// Embedded Signup configuration id (Facebook Login for Business).
     public var configId: String?
+    /// Meta's JavaScript SDK, loaded by the admin page for Embedded Signup (tests serve a fake
+    /// from loopback). Its origin is allowed by the page's Content-Security-Policy.
+    public var sdkURL: String
     /// Where the OAuth callback sends the browser back to (the admin page).
     public var adminURL: String
     /// The public URL of `GET /meta/oauth/callback`, as registered with Meta (redirect flow).

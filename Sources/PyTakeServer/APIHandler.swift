@@ -418,7 +418,7 @@ extension APIHandler {
         let secure = services.settings.meta.redirectURL?.lowercased().hasPrefix("https://") == true ? "; Secure" : ""
         scope.extraHeaders.add(.setCookie, "\(MetaRoutes.signupCookie)=\(session.browserNonce); Path=\(MetaRoutes.callbackPath); Max-Age=\(Int(MetaSignup.stateLifetime)); HttpOnly; SameSite=Lax\(secure)")
         return .created(.init(body: .json(.init(appId: session.appId, configId: session.configId, graphVersion: session.graphVersion,
-                                                state: session.state, expiresAt: session.expiresAt))))
+                                                sdkUrl: services.settings.meta.sdkURL, state: session.state, expiresAt: session.expiresAt))))
     }
 
     func completeEmbeddedSignup(_ input: Operations.CompleteEmbeddedSignup.Input) async throws -> Operations.CompleteEmbeddedSignup.Output {

@@ -100,7 +100,7 @@ public func buildRouter(_ services: AppServices) throws -> Router<AppRequestCont
         maxBodyBytes: services.settings.maxBodyBytes, webhookMaxBodyBytes: services.settings.meta.webhookMaxBodyBytes,
         timeout: .seconds(services.settings.requestTimeoutSeconds),
         logger: services.logger))
-    router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, logger: services.logger))
+    router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, sdkURL: services.settings.meta.sdkURL, logger: services.logger))
     let cache = ResponseCache(ttl: .seconds(services.settings.metricsCacheSeconds))
     try handler.registerHandlers(on: RouterTransport(router: router, cached: cache.enabled ? [("/api/v1/tenants/{tenantId}/metrics/daily", cache)] : []),
                                  configuration: configuration)

@@ -76,8 +76,11 @@ struct RequestMiddleware: RouterMiddleware {
         response.headers[Self.requestIDHeader] = requestId
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[Self.referrerPolicy] = "no-referrer"
-        response.headers[.contentSecurityPolicy] =
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        // The admin page's files carry their own policy (`StaticFilesMiddleware`); everything else
+        // is data, which no browser should run or frame.
+        if response.headers[.contentSecurityPolicy] == nil {
+            response.headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+        }
 
         if let failure, failure.kind == .internal || failure.kind == .unavailable {
             var metadata = accessLogMetadata(request, context, response, requestId, started)
@@ -209,9 +212,42 @@ final class Flag: Sendable {
 struct StaticFilesMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let files: FileMiddleware<AppRequestContext, LocalFileSystem>
+    /// Sent with every file of the admin page (see `securityHeaders(sdkURL:)`).
+    let headers: HTTPFields
 
-    init(directory: String, logger: Logger) {
+    init(directory: String, sdkURL: String, logger: Logger) {
         files = FileMiddleware(directory, cacheControl: .init([(.text, [.noCache])]), searchForIndexHtml: true, logger: logger)
+        headers = Self.securityHeaders(sdkURL: sdkURL)
+    }
+
+    /// The admin page renders attacker-controlled text (customer messages), so it runs under a
+    /// strict policy: scripts and styles only from this origin (no inline code, no eval), no
+    /// plugins, no framing, no `<base>`, and requests only to this origin. The one exception is
+    /// Meta's SDK for Embedded Signup: its origin (`META_SDK_URL`) may serve scripts and frames,
+    /// and facebook.com may be framed (the SDK's login dialog helpers).
+    static func securityHeaders(sdkURL: String) -> HTTPFields {
+        var sdkOrigin = ""
+        if let url = URL(string: sdkURL), let scheme = url.scheme, let host = url.host {
+            sdkOrigin = " \(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
+        }
+        let policy = [
+            "default-src 'self'",
+            "script-src 'self'\(sdkOrigin)",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'\(sdkOrigin)",
+            "frame-src\(sdkOrigin) https://www.facebook.com https://web.facebook.com",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ].joined(separator: "; ")
+        var fields = HTTPFields()
+        fields[.contentSecurityPolicy] = policy
+        fields[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        // Embedded Signup opens Meta's dialog as a popup that reports back to this window.
+        fields[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin-allow-popups"
+        return fields
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -219,6 +255,8 @@ struct StaticFilesMiddleware: RouterMiddleware {
         if path.hasPrefix("/api/") || path.hasPrefix("/meta/") || path == "/healthz" || path == "/readyz" {
             return try await next(request, context)
         }
-        return try await files.handle(request, context: context, next: next)
+        var response = try await files.handle(request, context: context, next: next)
+        for field in headers { response.headers[field.name] = field.value }
+        return response
     }
 }

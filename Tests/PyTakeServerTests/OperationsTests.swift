@@ -59,6 +59,9 @@ import Testing
             #expect(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"))
             #expect(page.headers[.xContentTypeOptions] == "nosniff")
             #expect(try await client.call(.get, "/app.js").status == .ok)
+            // API answers are data: no browser may run or frame them.
+            let api = try await client.call(.get, "/healthz")
+            #expect(api.headers[.contentSecurityPolicy] == "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
         }
     }
 
