@@ -199,3 +199,34 @@ class ShellTest(BrowserTest):
             self.assertGreaterEqual(self.driver.execute_script("return window.__refreshes"), 1, "the page never refreshed its token")
         finally:
             short.stop()
+
+    def test_viewer_cannot_reach_write_actions(self):
+        admin = Env.admin
+        tenant = admin.create_tenant("viewer-shell", "Viewer Shell Co")
+        other = admin.create_tenant("viewer-shell-other", "Someone Else")
+        admin.create_user(tenant["id"], "viewer@viewer-shell.test", "viewer")
+        admin.call("POST", f"/api/v1/tenants/{tenant['id']}/flows", {"name": "Welcome"})
+        flow = admin.call("GET", f"/api/v1/tenants/{tenant['id']}/flows")["items"][0]
+        self.sign_in("viewer@viewer-shell.test")
+        tid = tenant["id"]
+        self.wait_until(lambda d: f"#/tenants/{tid}/metrics" in d.current_url, "a viewer does not land on metrics")
+        navs = {a.get_attribute("data-nav") for a in self.els("#nav a")}
+        self.assertFalse({"tenants", "overview", "jobs", "audit"} & navs, f"a viewer sees admin navigation: {navs}")
+        self.assertFalse(self.el("#tenant-switch").is_displayed(), "a viewer has a tenant switcher")
+        pages = [f"#/tenants/{tid}/{p}" for p in ("inbox", "flows", "providers", "users", "settings", "metrics")]
+        pages.append(f"#/tenants/{tid}/flows/{flow['id']}")
+        for page in pages:
+            self.driver.execute_script("location.hash = arguments[0]", page)
+            self.wait_until(lambda d: d.current_url.endswith(page) and not self.els("#view .loading"), f"{page} did not load")
+            time.sleep(0.3)  # views render their controls after their first fetch
+            self.wait_until(lambda d: not self.els("#view .loading"), f"{page} kept loading")
+            writes = [e.get_attribute("outerHTML")[:120] for e in self.els("[data-write]")]
+            self.assertEqual(writes, [], f"{page} offers a viewer write controls")
+            self.assertFalse(self.els("#view .problem"), f"{page} shows an error to a viewer: "
+                             + " ".join(e.text for e in self.els("#view .problem")))
+        self.shot("shell-viewer")
+        # Platform pages answer "not for your role"; another tenant's pages send the viewer home.
+        self.driver.execute_script("location.hash = '#/tenants'")
+        self.wait_until(lambda d: self.els("#view .view-message"), "#/tenants is not refused to a viewer")
+        self.driver.execute_script("location.hash = arguments[0]", f"#/tenants/{other['id']}/inbox")
+        self.wait_until(lambda d: f"#/tenants/{tid}/metrics" in d.current_url, "another tenant's page was not refused")
