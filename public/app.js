@@ -376,7 +376,11 @@ async function route() {
   if (!me) return;
   const { path, query } = parseHash();
   if (path === "/") {
-    location.replace(homeHash());
+    // The Embedded Signup redirect lands here when it cannot name the tenant: its outcome
+    // belongs to the providers page of the tenant being worked on.
+    const tenant = currentTenantId || me.tenant_id;
+    if (query.has("signup") && tenant) location.replace(`#/tenants/${tenant}/providers?${query}`);
+    else location.replace(homeHash());
     return;
   }
   const found = match(path);

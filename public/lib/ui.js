@@ -154,7 +154,7 @@ export function dialog({ title, body, buttons, className }) {
       h("h2", { id: "dialog-title", class: "dialog-title" }, title),
       h("div", { class: "dialog-body" }, body),
       h("div", { class: "dialog-buttons" }, buttons.map((b) =>
-        h("button", { class: ["button", b.kind === "danger" ? "button-danger" : b.kind === "primary" ? "" : "button-secondary"], value: b.value, type: "submit", dataset: { value: b.value } }, b.label))));
+        h("button", { class: ["button", b.kind === "danger" ? "button-danger" : b.kind === "primary" ? "button-primary" : "button-secondary"], value: b.value, type: "submit", dataset: { value: b.value } }, b.label))));
     dlg.append(form);
     dlg.addEventListener("close", () => {
       resolve(dlg.returnValue || "cancel");
