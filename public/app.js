@@ -10,109 +10,56 @@
 import * as session from "./lib/api.js";
 import { ProblemError } from "./lib/api.js";
 import { h, byId, replace } from "./lib/dom.js";
-import { addStrings, t, lang, setLang, onLangChange, translateTree } from "./lib/i18n.js";
+import { addTable, t, lang, setLang, onLangChange, translateTree } from "./lib/i18n.js";
 import { errorText, problemBox, loading } from "./lib/ui.js";
 
-addStrings({
-  en: {
-    title: "PyTake",
-    skip: "Skip to content",
-    language: "Language",
-    signinHeading: "Sign in",
-    subtitle: "WhatsApp customer service control plane",
-    email: "Email",
-    password: "Password",
-    signin: "Sign in",
-    signingIn: "Signing in…",
-    whoEmail: "Email",
-    whoRole: "Role",
-    whoTenant: "Tenant",
-    platform: "Platform",
-    signout: "Sign out",
-    signingOut: "Signing out…",
-    footer: "PyTake · WhatsApp customer service",
-    tenantSwitch: "Tenant",
-    tenantNone: "— choose a tenant —",
-    working: "Working…",
-    navLabel: "Main",
-    "role.platform_admin": "Platform admin",
-    "role.tenant_admin": "Tenant admin",
-    "role.agent": "Agent",
-    "role.viewer": "Viewer",
-    "nav.platform": "Platform",
-    "nav.tenants": "Tenants",
-    "nav.overview": "Overview",
-    "nav.jobs": "Job runs",
-    "nav.tenant": "Tenant",
-    "nav.inbox": "Inbox",
-    "nav.flows": "Flows",
-    "nav.providers": "Providers",
-    "nav.users": "Users",
-    "nav.settings": "Settings",
-    "nav.audit": "Audit log",
-    "nav.metrics": "Metrics",
-    missingFields: "Enter your email and password.",
-    throttled: (n) => `Too many failed sign-ins. Try again in ${n} ${n === 1 ? "second" : "seconds"}` + (n >= 90 ? ` (about ${Math.round(n / 60)} minutes).` : "."),
-    throttledNoWait: "Too many failed sign-ins. Please wait before trying again.",
-    retryButton: (n) => `Try again in ${n}s`,
-    profileFailed: "Signed in, but your profile could not be loaded.",
-    logoutFailed: "You were signed out on this device, but the server could not confirm it.",
-    sessionEnded: "Your session has ended. Sign in again.",
-    notFoundView: "There is no page at this address.",
-    forbiddenView: "Your role cannot open this page.",
-    pickTenant: "Choose a tenant in the switcher above to see its inbox, flows, providers and metrics.",
-    viewFailed: "This page could not be loaded.",
-  },
-  "pt-BR": {
-    title: "PyTake",
-    skip: "Pular para o conteúdo",
-    language: "Idioma",
-    signinHeading: "Entrar",
-    subtitle: "Central de atendimento via WhatsApp",
-    email: "E-mail",
-    password: "Senha",
-    signin: "Entrar",
-    signingIn: "Entrando…",
-    whoEmail: "E-mail",
-    whoRole: "Perfil",
-    whoTenant: "Organização",
-    platform: "Plataforma",
-    signout: "Sair",
-    signingOut: "Saindo…",
-    footer: "PyTake · Atendimento via WhatsApp",
-    tenantSwitch: "Organização",
-    tenantNone: "— escolha uma organização —",
-    working: "Processando…",
-    navLabel: "Principal",
-    "role.platform_admin": "Administrador da plataforma",
-    "role.tenant_admin": "Administrador da organização",
-    "role.agent": "Atendente",
-    "role.viewer": "Somente leitura",
-    "nav.platform": "Plataforma",
-    "nav.tenants": "Organizações",
-    "nav.overview": "Visão geral",
-    "nav.jobs": "Execuções de tarefas",
-    "nav.tenant": "Organização",
-    "nav.inbox": "Caixa de entrada",
-    "nav.flows": "Fluxos",
-    "nav.providers": "Provedores",
-    "nav.users": "Usuários",
-    "nav.settings": "Configurações",
-    "nav.audit": "Auditoria",
-    "nav.metrics": "Métricas",
-    missingFields: "Informe seu e-mail e sua senha.",
-    throttled: (n) => `Muitas tentativas de acesso sem sucesso. Tente novamente em ${n} ${n === 1 ? "segundo" : "segundos"}` + (n >= 90 ? ` (cerca de ${Math.round(n / 60)} minutos).` : "."),
-    throttledNoWait: "Muitas tentativas de acesso sem sucesso. Aguarde antes de tentar novamente.",
-    retryButton: (n) => `Tente em ${n}s`,
-    profileFailed: "Sessão iniciada, mas não foi possível carregar seu perfil.",
-    logoutFailed: "Você saiu neste dispositivo, mas o servidor não confirmou o encerramento da sessão.",
-    sessionEnded: "Sua sessão terminou. Entre novamente.",
-    notFoundView: "Não há página neste endereço.",
-    forbiddenView: "Seu perfil não pode abrir esta página.",
-    pickTenant: "Escolha uma organização acima para ver a caixa de entrada, os fluxos, os provedores e as métricas.",
-    viewFailed: "Não foi possível carregar esta página.",
-  },
-});
+addTable(`
+skip|Skip to content|Pular para o conteúdo
+language|Language|Idioma
+signinHeading|Sign in|Entrar
+subtitle|WhatsApp customer service control plane|Central de atendimento via WhatsApp
+email|Email|E-mail
+password|Password|Senha
+signin|Sign in|Entrar
+signingIn|Signing in…|Entrando…
+whoEmail|Email|E-mail
+whoRole|Role|Perfil
+whoTenant|Tenant|Organização
+platform|Platform|Plataforma
+signout|Sign out|Sair
+signingOut|Signing out…|Saindo…
+footer|PyTake · WhatsApp customer service|PyTake · Atendimento via WhatsApp
+tenantSwitch|Tenant|Organização
+tenantNone|— choose a tenant —|— escolha uma organização —
+working|Working…|Processando…
+navLabel|Main|Principal
+role.platform_admin|Platform admin|Administrador da plataforma
+role.tenant_admin|Tenant admin|Administrador da organização
+role.agent|Agent|Atendente
+role.viewer|Viewer|Somente leitura
+nav.platform|Platform|Plataforma
+nav.tenants|Tenants|Organizações
+nav.overview|Overview|Visão geral
+nav.jobs|Job runs|Execuções de tarefas
+nav.tenant|Tenant|Organização
+nav.inbox|Inbox|Caixa de entrada
+nav.flows|Flows|Fluxos
+nav.providers|Providers|Provedores
+nav.users|Users|Usuários
+nav.settings|Settings|Configurações
+nav.audit|Audit log|Auditoria
+nav.metrics|Metrics|Métricas
+missingFields|Enter your email and password.|Informe seu e-mail e sua senha.
+throttled|Too many failed sign-ins. Try again in {0} s.|Muitas tentativas sem sucesso. Tente novamente em {0} s.
+throttledNoWait|Too many failed sign-ins. Please wait before trying again.|Muitas tentativas sem sucesso. Aguarde antes de tentar novamente.
+retryButton|Try again in {0}s|Tente em {0}s
+profileFailed|Signed in, but your profile could not be loaded.|Sessão iniciada, mas não foi possível carregar seu perfil.
+logoutFailed|You were signed out on this device, but the server could not confirm it.|Você saiu neste dispositivo, mas o servidor não confirmou o encerramento da sessão.
+sessionEnded|Your session has ended. Sign in again.|Sua sessão terminou. Entre novamente.
+notFoundView|There is no page at this address.|Não há página neste endereço.
+forbiddenView|Your role cannot open this page.|Seu perfil não pode abrir esta página.
+viewFailed|This page could not be loaded.|Não foi possível carregar esta página.
+`);
 
 // ---------------------------------------------------------------- permissions
 
@@ -214,28 +161,9 @@ let retryTimer = 0;
 let currentError = null;
 let busyCount = 0;
 
-const els = {
-  app: byId("app"),
-  main: byId("main"),
-  nav: byId("nav"),
-  view: byId("view"),
-  form: byId("signin-form"),
-  signinPanel: byId("signin-panel"),
-  signinHeading: byId("signin-heading"),
-  email: byId("email"),
-  password: byId("password"),
-  signin: byId("signin"),
-  error: byId("error"),
-  whoami: byId("whoami"),
-  whoamiEmail: byId("whoami-email"),
-  whoamiRole: byId("whoami-role"),
-  whoamiTenant: byId("whoami-tenant"),
-  signout: byId("signout"),
-  lang: byId("lang"),
-  tenantPicker: byId("tenant-picker"),
-  tenantSwitch: byId("tenant-switch"),
-  busy: byId("busy"),
-};
+// els.signinForm is #signin-form, and so on.
+const els = Object.fromEntries("app main nav view signin-form signin-panel signin-heading email password signin error whoami whoami-email whoami-role whoami-tenant signout lang tenant-picker tenant-switch busy"
+  .split(" ").map((id) => [id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), byId(id)]));
 
 // ---------------------------------------------------------------- rendering the shell
 
@@ -253,7 +181,7 @@ function renderButtons() {
   if (signingIn) els.signin.textContent = t("signingIn");
   else if (throttled) els.signin.textContent = t("retryButton", Math.ceil((retryUntil - now) / 1000));
   else els.signin.textContent = t("signin");
-  els.form.setAttribute("aria-busy", String(signingIn));
+  els.signinForm.setAttribute("aria-busy", String(signingIn));
   els.email.readOnly = signingIn;
   els.password.readOnly = signingIn;
   els.signout.disabled = signingOut;
@@ -589,7 +517,7 @@ function applyLanguage() {
 
 // ---------------------------------------------------------------- start
 
-els.form.addEventListener("submit", signIn);
+els.signinForm.addEventListener("submit", signIn);
 els.signout.addEventListener("click", signOut);
 els.lang.addEventListener("change", () => setLang(els.lang.value));
 els.tenantSwitch.addEventListener("change", () => {

@@ -42,10 +42,6 @@ function emit(event) {
   for (const fn of [...sessionListeners]) fn(event);
 }
 
-export function isSignedIn() {
-  return accessToken !== null;
-}
-
 async function readProblem(res) {
   const problem = { status: res.status, code: null, detail: null, title: res.statusText, requestId: null, retryAfter: null, errors: [], problems: [], providerError: null };
   try {
@@ -207,22 +203,6 @@ export async function api(method, path, { body, query, signal, headers } = {}) {
     if (error instanceof ProblemError && error.status === 401) {
       await refresh();
       return (await send(url, { method, body, headers, token: accessToken, signal })).data;
-    }
-    throw error;
-  }
-}
-
-/** Like api(), also returning the response headers (for ETag-style checks). */
-export async function apiFull(method, path, { body, signal, headers } = {}) {
-  if (accessToken === null || Date.now() > expiresAt - 2000) {
-    try { await refresh(); } catch { /* reported below */ }
-  }
-  try {
-    return await send(path, { method, body, headers, token: accessToken, signal });
-  } catch (error) {
-    if (error instanceof ProblemError && error.status === 401) {
-      await refresh();
-      return await send(path, { method, body, headers, token: accessToken, signal });
     }
     throw error;
   }

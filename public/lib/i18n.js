@@ -21,6 +21,21 @@ export function addStrings(strings) {
   for (const lang of LANGS) Object.assign(tables[lang], strings[lang] || {});
 }
 
+/**
+ * addTable(`key|English|Português` lines): the compact form of addStrings. `{0}`, `{1}` … make
+ * the entry a function of its arguments.
+ */
+export function addTable(text) {
+  for (const line of text.split("\n")) {
+    const [key, ...values] = line.trim().split("|");
+    if (!key || values.length !== 2) continue;
+    LANGS.forEach((l, i) => {
+      const v = values[i];
+      tables[l][key] = v.includes("{") ? (...a) => v.replace(/\{(\d)\}/g, (_, n) => String(a[n])) : v;
+    });
+  }
+}
+
 export function lang() {
   return current;
 }

@@ -2,57 +2,29 @@
 // cursor pagination, and labelled form fields with per-field errors.
 
 import { h, uid } from "./dom.js";
-import { addStrings, t, has } from "./i18n.js";
+import { addTable, t, has } from "./i18n.js";
 import { ProblemError, NetworkError } from "./api.js";
 
-addStrings({
-  en: {
-    "ui.loading": "Loading…",
-    "ui.empty": "Nothing here yet.",
-    "ui.more": "Load more",
-    "ui.cancel": "Cancel",
-    "ui.confirm": "Confirm",
-    "ui.close": "Close",
-    "ui.save": "Save",
-    "ui.saving": "Saving…",
-    "ui.saved": "Saved.",
-    "ui.retry": "Retry",
-    "ui.reference": (id) => `Reference: ${id}`,
-    "ui.network": "Could not reach the server. Check your connection and try again.",
-    "ui.unexpected": (status) => `Unexpected response from the server (HTTP ${status}).`,
-    "ui.throttled": (n) => `Too many requests. Try again in ${n} s.`,
-    "ui.fieldErrors": "Check these fields:",
-    "code.invalid_credentials": "Email or password is incorrect.",
-    "code.tenant_inactive": "This account's tenant is suspended or deleted.",
-    "code.database_unavailable": "The service is temporarily unavailable. Please try again shortly.",
-    "code.forbidden": "Your role does not allow this.",
-    "code.not_found": "Not found: it may have been deleted, or it belongs to another tenant.",
-    "code.session_expired": "Your session has ended. Sign in again.",
-  },
-  "pt-BR": {
-    "ui.loading": "Carregando…",
-    "ui.empty": "Nada aqui ainda.",
-    "ui.more": "Carregar mais",
-    "ui.cancel": "Cancelar",
-    "ui.confirm": "Confirmar",
-    "ui.close": "Fechar",
-    "ui.save": "Salvar",
-    "ui.saving": "Salvando…",
-    "ui.saved": "Salvo.",
-    "ui.retry": "Tentar de novo",
-    "ui.reference": (id) => `Referência: ${id}`,
-    "ui.network": "Não foi possível falar com o servidor. Verifique sua conexão e tente novamente.",
-    "ui.unexpected": (status) => `Resposta inesperada do servidor (HTTP ${status}).`,
-    "ui.throttled": (n) => `Muitas solicitações. Tente novamente em ${n} s.`,
-    "ui.fieldErrors": "Verifique estes campos:",
-    "code.invalid_credentials": "E-mail ou senha incorretos.",
-    "code.tenant_inactive": "A organização desta conta está suspensa ou foi excluída.",
-    "code.database_unavailable": "O serviço está temporariamente indisponível. Tente novamente em instantes.",
-    "code.forbidden": "Seu perfil não permite esta ação.",
-    "code.not_found": "Não encontrado: pode ter sido excluído ou pertencer a outra organização.",
-    "code.session_expired": "Sua sessão terminou. Entre novamente.",
-  },
-});
+addTable(`
+ui.loading|Loading…|Carregando…
+ui.empty|Nothing here yet.|Nada aqui ainda.
+ui.cancel|Cancel|Cancelar
+ui.confirm|Confirm|Confirmar
+ui.close|Close|Fechar
+ui.saving|Saving…|Salvando…
+ui.retry|Retry|Tentar de novo
+ui.more|Load more|Carregar mais
+ui.fieldErrors|Check these fields:|Verifique estes campos:
+ui.reference|Reference: {0}|Referência: {0}
+ui.network|Could not reach the server. Check your connection and try again.|Não foi possível falar com o servidor. Verifique sua conexão e tente novamente.
+ui.unexpected|Unexpected response from the server (HTTP {0}).|Resposta inesperada do servidor (HTTP {0}).
+ui.throttled|Too many requests. Try again in {0} s.|Muitas solicitações. Tente novamente em {0} s.
+code.invalid_credentials|Email or password is incorrect.|E-mail ou senha incorretos.
+code.tenant_inactive|This account's tenant is suspended or deleted.|A organização desta conta está suspensa ou foi excluída.
+code.database_unavailable|The service is temporarily unavailable. Please try again shortly.|O serviço está temporariamente indisponível. Tente novamente em instantes.
+code.forbidden|Your role does not allow this.|Seu perfil não permite esta ação.
+code.not_found|Not found: it may have been deleted, or it belongs to another tenant.|Não encontrado: pode ter sido excluído ou pertencer a outra organização.
+`);
 
 /** The message for an error: a translated stable code, else the server's detail. */
 export function errorText(error) {
@@ -175,36 +147,4 @@ export async function confirmDialog({ title, message, confirm, danger = false })
     ],
   });
   return answer === "ok";
-}
-
-/**
- * A list with cursor pages: loadPage(cursor) resolves {items, next_cursor}; renderItems(items)
- * returns nodes to append. Returns {element, reload()}.
- */
-export function pagedList({ loadPage, renderItems, emptyText, container }) {
-  const host = container || h("div", { class: "paged" });
-  const list = h("div", { class: "paged-items" });
-  const footer = h("div", { class: "paged-footer" });
-  host.replaceChildren(list, footer);
-  let cursor = null;
-  let generation = 0;
-  async function load(reset) {
-    const mine = reset ? ++generation : generation;
-    if (reset) { cursor = null; list.replaceChildren(); }
-    footer.replaceChildren(loading());
-    try {
-      const page = await loadPage(cursor);
-      if (mine !== generation) return;
-      const items = page.items || [];
-      if (reset && items.length === 0) list.replaceChildren(empty(emptyText));
-      else list.append(...[renderItems(items)].flat());
-      cursor = page.next_cursor || null;
-      footer.replaceChildren(cursor ? h("button", { class: "button button-secondary", type: "button", onclick: () => load(false) }, t("ui.more")) : "");
-    } catch (error) {
-      if (mine !== generation) return;
-      footer.replaceChildren(problemBox(error, { onRetry: () => load(reset) }));
-    }
-  }
-  load(true);
-  return { element: host, reload: () => load(true) };
 }

@@ -1,367 +1,221 @@
-// The agent inbox: #/tenants/:tenantId/inbox[/:conversationId]. Two panes: the conversations list
-// (filters, unread badges, cursor pages) and the open conversation (views/inbox-thread.js).
-// Both stay live by polling while the view is mounted and the tab is visible; a poll re-renders
-// only the rows and messages that changed (scroll position, focus and the reply draft survive).
+// The agent inbox (#/tenants/:tenantId/inbox[/:conversationId]): the conversations list beside the open
+// conversation (inbox-thread.js). Both poll and re-render only what changed: scroll, focus and drafts survive.
 
-import { h } from "../lib/dom.js";
+import { h, replace } from "../lib/dom.js";
 import { t, lang } from "../lib/i18n.js";
 import { api, listAll } from "../lib/api.js";
 import { problemBox, loading, toast, errorText } from "../lib/ui.js";
-import "./inbox-strings.js";
-import { customerName, formatPhone, avatar, shortWhen, fullWhen, icon, reconcile, isAbort } from "./inbox-common.js";
+import { T, customerName, phone, avatar, badge, when, fullTime, icon, reconcile, isAbort } from "./inbox-common.js";
 import { createThread } from "./inbox-thread.js";
 
-const POLL_MS = 2500;
-const MAX_BACKOFF_MS = 30000;
-const PAGE = 25;
-/** Filters per tenant, kept in memory so a re-mount (language switch, back button) keeps them. */
-const savedFilters = new Map();
-
-function when(c) {
-  const n = Date.parse(c.last_message_at);
-  return Number.isNaN(n) ? 0 : n;
-}
-
-/** List order: most recent first, then by id descending (the API's keyset order). */
-function compare(a, b) {
-  return when(b) - when(a) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
-}
+const POLL = 2500;
+const savedFilters = new Map(); // per tenant: they survive a re-mount (language switch…)
+const at = (c) => Date.parse(c.last_message_at) || 0;
+/** List order: newest first, then by id descending (the API's keyset order). */
+const compare = (a, b) => at(b) - at(a) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 
 export default async function mount(ctx) {
-  const tenantId = ctx.params.tenantId;
-  const me = ctx.me;
-  const canBeAssigned = me.tenant_id === tenantId && (me.role === "agent" || me.role === "tenant_admin");
-  const filters = { status: "open", bot: "", mine: false, ...(savedFilters.get(tenantId) || {}) };
-  if (!canBeAssigned) filters.mine = false;
-  const listPath = `/api/v1/tenants/${encodeURIComponent(tenantId)}/conversations`;
+  const { tenantId } = ctx.params;
+  const { me, signal } = ctx;
+  const assignable = me.tenant_id === tenantId && (me.role === "agent" || me.role === "tenant_admin");
+  const filters = { status: "open", bot: "", mine: "", ...savedFilters.get(tenantId) };
+  if (!assignable) filters.mine = "";
+  const base = `/api/v1/tenants/${encodeURIComponent(tenantId)}`;
   const hashFor = (id) => `#/tenants/${encodeURIComponent(tenantId)}/inbox${id ? `/${encodeURIComponent(id)}` : ""}`;
 
   let users = [];
-  let selectedId = null;
+  let selected = null;
   let thread = null;
-
-  const convs = new Map(); // id → conversation, the loaded part of the filtered list
-  const rowCache = new Map();
-  let nextCursor = null;
-  let listLoaded = false;
-  let listGeneration = 0;
+  const convs = new Map(); // id → conversation: the loaded part of the filtered list
+  const rows = new Map();
+  let next = null;
+  let loaded = false;
+  let generation = 0; // new filters drop older reads
   let loadingMore = false;
 
-  // ------------------------------------------------------------------ layout
-
-  const liveText = h("span", { class: "inbox-live-text" });
-  const live = h("p", { class: "inbox-live", role: "status" }, h("span", { class: "inbox-live-dot", "aria-hidden": "true" }), liveText);
-  const header = h("div", { class: "page-header inbox-header" }, h("h1", {}, t("inbox.title")), live);
-
+  const live = h("span", { role: "status" });
   const statusButtons = ["open", "closed", "all"].map((value) => h("button", {
-    type: "button", class: "inbox-seg", "aria-pressed": String(filters.status === value), dataset: { filter: "status", value },
-    onclick: () => setFilter("status", value),
-  }, t(`inbox.filter.${value}`)));
-  const botSelect = h("select", { class: "inbox-filter", name: "bot", "aria-label": t("inbox.filter.bot"), dataset: { filter: "bot" } },
-    h("option", { value: "" }, t("inbox.filter.botAny")),
-    h("option", { value: "paused" }, t("inbox.filter.botPaused")),
-    h("option", { value: "active" }, t("inbox.filter.botActive")));
-  botSelect.value = filters.bot;
-  botSelect.addEventListener("change", () => setFilter("bot", botSelect.value));
-  const assigneeSelect = canBeAssigned ? h("select", { class: "inbox-filter", name: "assignee", "aria-label": t("inbox.filter.assignee"), dataset: { filter: "assignee" } },
-    h("option", { value: "" }, t("inbox.filter.anyone")),
-    h("option", { value: "me" }, t("inbox.filter.me"))) : null;
-  if (assigneeSelect) {
-    assigneeSelect.value = filters.mine ? "me" : "";
-    assigneeSelect.addEventListener("change", () => setFilter("mine", assigneeSelect.value === "me"));
-  }
-
-  const listEl = h("ul", { class: "inbox-list", "aria-label": t("inbox.conversations") });
-  const moreBtn = h("button", { type: "button", class: "button button-secondary button-small inbox-more", onclick: loadMore }, t("inbox.loadMore"));
+    class: "inbox-seg", "aria-pressed": String(filters.status === value), dataset: { filter: "status", value }, onclick: () => setFilter("status", value),
+  }, T(`f.${value}`)));
+  const select = (name, key, value, options) => {
+    const el = h("select", { name, "aria-label": T(name), dataset: { filter: name }, onchange: () => setFilter(key, el.value) },
+      Object.entries(options).map(([v, k]) => h("option", { value: v }, T(k))));
+    el.value = value;
+    return el;
+  };
+  const listEl = h("ul", { class: "inbox-list", "aria-label": T("convs") });
+  const moreBtn = h("button", { class: "button button-secondary button-small inbox-more", onclick: loadMore });
   const listFoot = h("div", { class: "inbox-list-foot" });
-  const listPane = h("aside", { class: "inbox-list-pane", "aria-label": t("inbox.conversations") },
-    h("div", { class: "inbox-filters", role: "group", "aria-label": t("inbox.filters") },
-      h("div", { class: "inbox-segmented", role: "group", "aria-label": t("inbox.filter.status") }, statusButtons),
-      h("div", { class: "inbox-filter-row" }, botSelect, assigneeSelect)),
-    h("div", { class: "inbox-list-scroll" }, listEl, listFoot));
-  const threadPane = h("div", { class: "inbox-thread-pane" });
-  const layout = h("div", { class: "inbox" }, listPane, threadPane);
-  ctx.root.append(header, layout);
+  const threadPane = h("div", { class: "inbox-pane" });
+  const layout = h("div", { class: "inbox" },
+    h("aside", { class: "inbox-pane inbox-list-pane", "aria-label": T("convs") },
+      h("div", { class: "inbox-filters", role: "group", "aria-label": T("filters") },
+        h("div", { class: "inbox-segmented", role: "group", "aria-label": T("status") }, statusButtons),
+        select("bot", "bot", filters.bot, { "": "botAny", paused: "botPaused", active: "botActive" }),
+        assignable && select("assignee", "mine", filters.mine, { "": "anyone", me: "toMe" })),
+      h("div", { class: "inbox-list-scroll" }, listEl, listFoot)),
+    threadPane);
+  ctx.root.append(h("div", { class: "page-header inbox-header" }, h("h1", {}, T("title")), live), layout);
 
-  function fit() {
-    const top = layout.getBoundingClientRect().top + window.scrollY;
-    const footer = document.querySelector(".footer");
-    const below = (footer ? footer.offsetHeight : 0) + 20;
-    layout.style.height = `${Math.max(440, Math.floor(window.innerHeight - top - below))}px`;
-  }
-  fit();
-  window.addEventListener("resize", fit);
-
-  // ------------------------------------------------------------------ the list
-
-  function query(cursor) {
-    return {
-      status: filters.status === "all" ? undefined : filters.status,
-      bot_paused: filters.bot === "" ? undefined : filters.bot === "paused",
-      assignee_id: filters.mine ? me.id : undefined,
-      limit: PAGE,
-      cursor: cursor || undefined,
-    };
-  }
-
-  function matches(c) {
-    if (filters.status !== "all" && c.status !== filters.status) return false;
-    if (filters.bot === "paused" && !c.bot_paused) return false;
-    if (filters.bot === "active" && c.bot_paused) return false;
-    if (filters.mine && c.assignee_id !== me.id) return false;
-    return true;
-  }
-
-  function rowSig(c) {
-    const cu = c.customer || {};
-    return JSON.stringify([cu.profile_name, cu.wa_id, cu.erased, c.status, c.bot_paused, c.assignee_id, c.last_message_at,
-      c.unread_count, c.id === selectedId, shortWhen(c.last_message_at), lang()]);
-  }
+  // Empty values are left out of the query.
+  const getPage = (cursor) => api("GET", `${base}/conversations`, { signal, query: {
+    status: filters.status.replace("all", ""), bot_paused: filters.bot && filters.bot === "paused", assignee_id: filters.mine && me.id, limit: 25, cursor,
+  } });
+  const matches = (c) => (filters.status === "all" || c.status === filters.status)
+    && (!filters.bot || !!c.bot_paused === (filters.bot === "paused")) && (!filters.mine || c.assignee_id === me.id);
 
   function rowEl(c) {
     const cu = c.customer || {};
     const unread = Number(c.unread_count) || 0;
-    const chips = [];
-    if (c.status === "closed") chips.push(h("span", { class: "inbox-chip inbox-chip-muted" }, t("inbox.chip.closed")));
-    if (c.bot_paused && c.status !== "closed") chips.push(h("span", { class: "inbox-chip inbox-chip-warn" }, icon("pause"), t("inbox.chip.paused")));
-    if (c.assignee_id) chips.push(h("span", { class: "inbox-chip inbox-chip-muted" }, c.assignee_id === me.id ? t("inbox.chip.mine") : t("inbox.chip.assigned")));
-    const selected = c.id === selectedId;
-    const link = h("a", {
-      class: ["inbox-item", unread > 0 && "inbox-item-unread", selected && "inbox-item-selected"],
-      href: hashFor(c.id), "aria-current": selected ? "true" : null, dataset: { id: c.id },
+    const label = T(unread === 1 ? "unread1" : "unread", unread);
+    // A plain click opens it in place; other clicks (new tab…) follow the link.
+    const onclick = (e) => { if (!(e.button || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey)) { e.preventDefault(); open(c.id); } };
+    return h("li", {}, h("a", {
+      class: ["inbox-item", unread && "inbox-item-unread", c.id === selected && "inbox-item-selected"],
+      href: hashFor(c.id), "aria-current": c.id === selected && "true", dataset: { id: c.id }, onclick,
     },
     avatar(cu),
     h("span", { class: "inbox-item-main" },
-      h("span", { class: "inbox-item-top" },
+      h("span", {},
         h("span", { class: "inbox-item-name", dir: "auto" }, customerName(cu)),
-        h("time", { class: "inbox-item-time", datetime: c.last_message_at, title: fullWhen(c.last_message_at) }, shortWhen(c.last_message_at))),
-      h("span", { class: "inbox-item-bottom" },
-        h("span", { class: "inbox-item-sub" }, cu.erased ? "" : (cu.profile_name ? formatPhone(cu.wa_id) : "")),
-        chips,
-        unread > 0 ? h("span", { class: "inbox-unread", "aria-label": t("inbox.unread", unread), title: t("inbox.unread", unread), dataset: { count: unread } }, unread > 99 ? "99+" : String(unread)) : null)));
-    link.addEventListener("click", (event) => {
-      if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-      event.preventDefault();
-      select(c.id);
-    });
-    return h("li", { class: "inbox-row" }, link);
-  }
-
-  function emptyRow() {
-    const filtered = filters.status !== "open" || filters.bot || filters.mine;
-    return h("li", { class: "inbox-list-empty" }, icon("chat", "inbox-empty-icon"), h("p", {}, filtered ? t("inbox.emptyFiltered") : t("inbox.emptyOpen")));
+        h("time", { datetime: c.last_message_at, title: fullTime(c.last_message_at) }, when(c.last_message_at, "list"))),
+      h("span", {},
+        h("span", { class: "inbox-item-sub" }, !cu.erased && cu.profile_name && phone(cu.wa_id)),
+        c.status === "closed" ? badge("status-muted", T("closed")) : c.bot_paused && badge("inbox-warn", icon("pause"), T("botPaused")),
+        c.assignee_id && badge("status-muted", T(c.assignee_id === me.id ? "mine" : "assigned")),
+        unread > 0 && h("span", { class: "badge inbox-unread", "aria-label": label }, unread > 99 ? "99+" : unread)))));
   }
 
   function renderList() {
-    if (!listLoaded) return;
+    if (!loaded) return;
     const sorted = [...convs.values()].sort(compare);
-    const wanted = sorted.map((c) => ({ key: c.id, sig: rowSig(c), build: () => rowEl(c) }));
-    if (!wanted.length) wanted.push({ key: "empty", sig: JSON.stringify([filters, lang()]), build: emptyRow });
-    reconcile(listEl, wanted, rowCache);
+    const wanted = sorted.map((c) => ({
+      key: c.id, build: () => rowEl(c), sig: JSON.stringify([c, c.id === selected, when(c.last_message_at, "list"), lang()]),
+    }));
+    const filtered = filters.status !== "open" || filters.bot || filters.mine;
+    if (!wanted.length) wanted.push({ key: "", sig: JSON.stringify([filters, lang()]), build: () => h("li", { class: "empty" }, T(filtered ? "emptyFiltered" : "emptyOpen")) });
+    reconcile(listEl, wanted, rows);
     const unread = sorted.reduce((n, c) => n + (Number(c.unread_count) || 0), 0);
-    ctx.setTitle(unread > 0 ? t("inbox.titleUnread", unread) : t("inbox.title"));
-  }
-
-  function renderFoot() {
-    if (!listLoaded) return;
+    ctx.setTitle(unread ? `(${unread}) ${T("title")}` : T("title"));
     moreBtn.disabled = loadingMore;
-    moreBtn.textContent = loadingMore ? t("inbox.loadingMore") : t("inbox.loadMore");
-    if (nextCursor) {
-      if (listFoot.firstChild !== moreBtn) listFoot.replaceChildren(moreBtn);
-    } else if (listFoot.firstChild) {
-      listFoot.replaceChildren();
-    }
+    moreBtn.textContent = t(loadingMore ? "ui.loading" : "ui.more");
+    if (!next || listFoot.firstChild !== moreBtn) replace(listFoot, next && moreBtn);
   }
 
   async function loadList() {
-    const generation = ++listGeneration;
-    listLoaded = false;
+    const mine = ++generation;
+    loaded = false;
     convs.clear();
-    nextCursor = null;
-    reconcile(listEl, [], rowCache);
+    next = null;
+    reconcile(listEl, [], rows);
     listFoot.replaceChildren(loading());
     try {
-      const page = await api("GET", listPath, { query: query(null), signal: ctx.signal });
-      if (generation !== listGeneration) return;
-      for (const c of page.items || []) convs.set(c.id, c);
-      nextCursor = page.next_cursor || null;
-      listLoaded = true;
-      listFoot.replaceChildren();
-      renderList();
-      renderFoot();
+      await pollList(true);
     } catch (error) {
-      if (isAbort(error) || generation !== listGeneration) return;
-      listFoot.replaceChildren(problemBox(error, { onRetry: loadList }));
+      if (!isAbort(error) && mine === generation) listFoot.replaceChildren(problemBox(error, { onRetry: loadList }));
     }
   }
 
-  /** Refreshes the first page and merges it: new and changed rows update, rows gone from it leave. */
-  async function pollList() {
-    if (!listLoaded) return;
-    const generation = listGeneration;
-    const page = await api("GET", listPath, { query: query(null), signal: ctx.signal });
-    if (generation !== listGeneration) return;
+  /** Merges a fresh first page: rows gone from its window leave. */
+  async function pollList(first) {
+    if (!loaded && !first) return;
+    const mine = generation;
+    const page = await getPage();
+    if (mine !== generation) return;
     const items = page.items || [];
     const seen = new Set(items.map((c) => c.id));
-    const boundary = page.next_cursor && items.length ? items[items.length - 1] : null;
-    for (const c of [...convs.values()]) {
-      // Within the refreshed window but not in it: it no longer matches the filters.
-      if (!seen.has(c.id) && (!boundary || compare(c, boundary) < 0)) convs.delete(c.id);
-    }
+    const last = page.next_cursor && items[items.length - 1];
+    for (const c of convs.values()) if (!seen.has(c.id) && (!last || compare(c, last) < 0)) convs.delete(c.id);
     for (const c of items) convs.set(c.id, c);
-    if (!page.next_cursor) nextCursor = null;
+    if (!next || !last) next = page.next_cursor;
+    loaded = true;
     renderList();
-    renderFoot();
   }
 
   async function loadMore() {
-    if (!nextCursor || loadingMore) return;
-    const generation = listGeneration;
+    if (loadingMore) return;
+    const mine = generation;
     loadingMore = true;
-    renderFoot();
+    renderList();
     try {
-      const page = await api("GET", listPath, { query: query(nextCursor), signal: ctx.signal });
-      if (generation !== listGeneration) return;
-      for (const c of page.items || []) convs.set(c.id, c);
-      nextCursor = page.next_cursor || null;
-      renderList();
+      const page = await getPage(next);
+      if (mine === generation) {
+        for (const c of page.items || []) convs.set(c.id, c);
+        next = page.next_cursor;
+      }
     } catch (error) {
-      if (isAbort(error)) return;
-      toast(errorText(error), "error");
-    } finally {
-      loadingMore = false;
-      renderFoot();
+      if (!isAbort(error)) toast(errorText(error), "error");
     }
+    loadingMore = false;
+    renderList();
   }
 
   function setFilter(key, value) {
     if (filters[key] === value) return;
     filters[key] = value;
     savedFilters.set(tenantId, { ...filters });
-    for (const b of statusButtons) b.setAttribute("aria-pressed", String(b.dataset.value === filters.status));
+    for (const b of statusButtons) b.setAttribute("aria-pressed", b.dataset.value === filters.status);
     loadList();
   }
 
-  // ------------------------------------------------------------------ the conversation
-
-  function placeholder() {
-    return h("div", { class: "inbox-placeholder" },
-      h("div", { class: "inbox-placeholder-art", "aria-hidden": "true" }, icon("chat")),
-      h("h2", {}, t("inbox.pick")),
-      h("p", {}, t("inbox.pickHint")));
-  }
-
-  /** A conversation changed in the open pane (poll or action): its row follows. */
+  /** The open conversation changed (poll or action): its row follows. */
   function onConversation(c) {
-    if (!c || !listLoaded) return;
-    const known = convs.get(c.id);
-    if (matches(c)) {
-      if (known || !nextCursor || compare(c, [...convs.values()].sort(compare).pop() || c) <= 0) convs.set(c.id, c);
-    } else if (known) {
-      convs.delete(c.id);
-    }
+    if (!loaded) return;
+    if (!matches(c)) convs.delete(c.id);
+    else if (convs.has(c.id) || !next || compare(c, [...convs.values()].sort(compare).pop()) <= 0) convs.set(c.id, c);
     renderList();
   }
 
-  function select(id, { push = true } = {}) {
-    if (id === selectedId && (thread || (!id && threadPane.firstChild))) return;
-    selectedId = id;
-    if (thread) thread.destroy();
-    thread = null;
-    if (id) {
-      thread = createThread({
-        ctx, tenantId, conversationId: id, initial: convs.get(id) || null, users: () => users, onConversation,
-        onBack: () => select(null),
-      });
-      threadPane.replaceChildren(thread.element);
-    } else {
-      threadPane.replaceChildren(placeholder());
-    }
+  function open(id, push = true) {
+    if (id === selected && threadPane.firstChild) return;
+    selected = id;
+    thread?.destroy();
+    thread = id && createThread({ ctx, tenantId, id, initial: convs.get(id), users: () => users, onConversation, onBack: () => open(null) });
+    threadPane.replaceChildren(thread ? thread.element : h("div", { class: "inbox-placeholder" },
+      icon("chat"), h("h2", {}, T("pick")), T("pickHint")));
     layout.classList.toggle("inbox-has-selection", !!id);
-    // The address follows the selection without re-mounting the view (no hashchange event).
+    // The address follows without re-mounting the view (pushState fires no hashchange).
     if (push && location.hash !== hashFor(id)) history.pushState(history.state, "", hashFor(id));
     renderList();
   }
 
-  // ------------------------------------------------------------------ live updates
+  // Live updates: a poll every POLL ms while the tab is visible, backing off while failing.
 
   let timer = 0;
   let running = false;
   let failures = 0;
 
-  function setLive(state) {
-    live.dataset.state = state;
-    if (state === "ok") {
-      liveText.textContent = t("inbox.live");
-      live.title = t("inbox.liveUpdated", new Date().toLocaleTimeString(lang()));
-    } else if (state === "hidden") {
-      liveText.textContent = t("inbox.liveHidden");
-      live.title = "";
-    } else {
-      liveText.textContent = t("inbox.liveError");
-      live.title = "";
-    }
-  }
-
   function schedule(delay) {
-    window.clearTimeout(timer);
-    timer = 0;
-    if (ctx.signal.aborted || document.visibilityState === "hidden") return;
-    timer = window.setTimeout(tick, delay);
+    clearTimeout(timer);
+    live.className = `badge inbox-live status-${failures ? "bad" : "ok"}`;
+    live.textContent = T(failures ? "liveError" : "live");
+    if (!signal.aborted && !document.hidden) timer = setTimeout(tick, delay);
   }
 
   async function tick() {
-    timer = 0;
-    if (running || ctx.signal.aborted) return;
+    if (running || signal.aborted) return;
     running = true;
-    const open = thread;
-    const results = await Promise.allSettled([pollList(), open ? open.poll() : null]);
+    const results = await Promise.allSettled([pollList(), thread?.poll()]);
     running = false;
-    if (ctx.signal.aborted) return;
     const failed = results.find((r) => r.status === "rejected" && !isAbort(r.reason));
-    if (failed) {
-      failures += 1;
-      setLive("error");
-      console.warn("PyTake inbox: refresh failed", failed.reason);
-    } else {
-      failures = 0;
-      setLive("ok");
-    }
-    schedule(failures ? Math.min(MAX_BACKOFF_MS, POLL_MS * 2 ** failures) : POLL_MS);
+    failures = failed ? failures + 1 : 0;
+    if (failed) console.warn("PyTake inbox: refresh failed", failed.reason);
+    schedule(Math.min(30000, POLL * 2 ** failures));
   }
 
-  function onVisibility() {
-    if (document.visibilityState === "hidden") {
-      window.clearTimeout(timer);
-      timer = 0;
-      setLive("hidden");
-    } else {
-      setLive(failures ? "error" : "ok");
-      schedule(0);
-    }
-  }
+  const onVisibility = () => schedule(0);
   document.addEventListener("visibilitychange", onVisibility);
-
-  function cleanup() {
-    window.clearTimeout(timer);
-    timer = 0;
+  signal.addEventListener("abort", () => {
+    clearTimeout(timer);
     document.removeEventListener("visibilitychange", onVisibility);
-    window.removeEventListener("resize", fit);
-    if (thread) thread.destroy();
-  }
-  ctx.onCleanup(cleanup);
-  ctx.signal.addEventListener("abort", cleanup, { once: true });
+    thread?.destroy();
+  });
 
-  // ------------------------------------------------------------------ start
-
-  setLive(document.visibilityState === "hidden" ? "hidden" : "ok");
-  select(ctx.params.conversationId || null, { push: false });
-  listAll(`/api/v1/tenants/${encodeURIComponent(tenantId)}/users`, { max: 1000, signal: ctx.signal })
-    .then((found) => {
-      users = found;
-      if (thread) thread.refreshUsers();
-    })
-    .catch((error) => { if (!isAbort(error)) console.warn("PyTake inbox: users could not be listed", error); });
+  open(ctx.params.conversationId || null, false);
+  listAll(`${base}/users`, { max: 1000, signal }).then((found) => {
+    users = found;
+    thread?.refreshUsers();
+  }, (error) => { if (!isAbort(error)) console.warn("PyTake inbox: users could not be listed", error); });
+  schedule(POLL);
   await loadList();
-  schedule(POLL_MS);
 }

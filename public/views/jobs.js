@@ -1,162 +1,86 @@
-// Runs of pytake-scheduler's jobs (platform_admin), newest first, filtered by job and status,
-// refreshed every few seconds while the page is open and visible.
+// pytake-scheduler's job runs (platform_admin), newest first; refreshed every 5 s while visible.
 
 import { h, formatNumber } from "../lib/dom.js";
 import { api } from "../lib/api.js";
-import { addStrings, t, lang } from "../lib/i18n.js";
-import { cursorTable, statusPill, when } from "./tenants.js";
+import { t, lang } from "../lib/i18n.js";
+import { strings, el, btn, heading, toolbar, cursorTable, pill, filterSelect, when, sub, muted } from "./admin-common.js";
 
-addStrings({
-  en: {
-    "jobs.title": "Job runs",
-    "jobs.subtitle": "Every run of the scheduler's periodic jobs: when it ran, where, what it counted and how it ended.",
-    "jobs.job": "Job",
-    "jobs.trigger": "Trigger",
-    "jobs.status": "Status",
-    "jobs.scheduled": "Scheduled for",
-    "jobs.started": "Started",
-    "jobs.finished": "Finished",
-    "jobs.duration": "Duration",
-    "jobs.owner": "Owner",
-    "jobs.counts": "Counts",
-    "jobs.error": "Error",
-    "jobs.allJobs": "All jobs",
-    "jobs.allStatuses": "All statuses",
-    "jobs.job.metrics": "Metrics",
-    "jobs.job.followup": "Follow-ups",
-    "jobs.trigger.schedule": "Schedule",
-    "jobs.trigger.manual": "Manual",
-    "jobs.status.running": "Running",
-    "jobs.status.succeeded": "Succeeded",
-    "jobs.status.failed": "Failed",
-    "jobs.status.abandoned": "Abandoned",
-    "jobs.takeover": (id) => `took over run #${id}`,
-    "jobs.auto": "Auto-refresh",
-    "jobs.updated": (time) => `Updated ${time}`,
-    "jobs.empty": "No job has run yet. pytake-scheduler records every run here.",
-    "jobs.run": (id) => `Run #${id}`,
-  },
-  "pt-BR": {
-    "jobs.title": "Execuções de tarefas",
-    "jobs.subtitle": "Cada execução das tarefas periódicas do agendador: quando rodou, onde, o que contou e como terminou.",
-    "jobs.job": "Tarefa",
-    "jobs.trigger": "Origem",
-    "jobs.status": "Situação",
-    "jobs.scheduled": "Agendada para",
-    "jobs.started": "Início",
-    "jobs.finished": "Fim",
-    "jobs.duration": "Duração",
-    "jobs.owner": "Réplica",
-    "jobs.counts": "Contagens",
-    "jobs.error": "Erro",
-    "jobs.allJobs": "Todas as tarefas",
-    "jobs.allStatuses": "Todas as situações",
-    "jobs.job.metrics": "Métricas",
-    "jobs.job.followup": "Follow-ups",
-    "jobs.trigger.schedule": "Agenda",
-    "jobs.trigger.manual": "Manual",
-    "jobs.status.running": "Em execução",
-    "jobs.status.succeeded": "Concluída",
-    "jobs.status.failed": "Falhou",
-    "jobs.status.abandoned": "Abandonada",
-    "jobs.takeover": (id) => `assumiu a execução #${id}`,
-    "jobs.auto": "Atualizar automaticamente",
-    "jobs.updated": (time) => `Atualizado às ${time}`,
-    "jobs.empty": "Nenhuma tarefa rodou ainda. O pytake-scheduler registra cada execução aqui.",
-    "jobs.run": (id) => `Execução #${id}`,
-  },
-});
+strings("jobs", `
+lead|Runs of the scheduler's periodic jobs.|Execuções das tarefas periódicas do agendador.
+job|Job|Tarefa
+scheduled|Scheduled for|Agendada para
+started|Started|Início
+finished|Finished|Fim
+duration|Duration|Duração
+owner|Owner|Réplica
+counts|Counts|Contagens
+error|Error|Erro
+metrics|Metrics|Métricas
+followup|Follow-ups
+schedule|Schedule|Agenda
+manual|Manual
+running|Running|Em execução
+succeeded|Succeeded|Concluída
+failed|Failed|Falhou
+abandoned|Abandoned|Abandonada
+takeover|took over run #{}|assumiu a execução #{}
+auto|Auto-refresh|Atualizar sozinho
+updated|Updated {}|Atualizado às {}
+empty|No job has run yet.|Nenhuma tarefa rodou ainda.
+run|Run #{}|Execução #{}
+`);
 
-const PAGE_SIZE = 25;
-const REFRESH_MS = 5000;
-const JOBS = ["metrics", "followup"];
-const STATUSES = ["running", "succeeded", "failed", "abandoned"];
+const JOBS = ["metrics", "followup"], STATUSES = ["running", "succeeded", "failed", "abandoned"];
+const known = (list, v) => (list.includes(v) ? t(`jobs.${v}`) : String(v));
+const num = (v, digits) => formatNumber(v, lang(), { maximumFractionDigits: digits });
 
-export function formatDuration(ms) {
-  if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) return "–";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${formatNumber(s, lang(), { maximumFractionDigits: 1 })} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
-function duration(run) {
-  if (run.counts && Number.isFinite(run.counts.duration_ms)) return run.counts.duration_ms;
-  if (!run.finished_at) return Date.now() - Date.parse(run.started_at);
-  return Date.parse(run.finished_at) - Date.parse(run.started_at);
+function duration(ms) {
+  if (!(ms >= 0)) return "–";
+  const s = ms / 1000, m = Math.floor(s / 60);
+  return ms < 1000 ? `${Math.round(ms)} ms` : s < 60 ? `${num(s, 1)} s` : m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 export default async function mount(ctx) {
-  let job = ctx.query.get("job") || "";
-  let status = ctx.query.get("status") || "";
-
-  const jobSelect = h("select", { class: "adm-filter", name: "job", "aria-label": t("jobs.job") },
-    h("option", { value: "" }, t("jobs.allJobs")),
-    JOBS.map((j) => h("option", { value: j }, t(`jobs.job.${j}`))));
-  jobSelect.value = job;
-  const statusSelect = h("select", { class: "adm-filter", name: "status", "aria-label": t("jobs.status") },
-    h("option", { value: "" }, t("jobs.allStatuses")),
-    STATUSES.map((s) => h("option", { value: s }, t(`jobs.status.${s}`))));
-  statusSelect.value = status;
-  jobSelect.addEventListener("change", () => { job = jobSelect.value; table.reload(); });
-  statusSelect.addEventListener("change", () => { status = statusSelect.value; table.reload(); });
-
-  const updated = h("span", { class: "adm-muted adm-updated", "aria-live": "off" });
+  let job = ctx.query.get("job") || "", status = ctx.query.get("status") || "";
+  const updated = el("span.adm-sub");
   const auto = h("input", { type: "checkbox", checked: true, name: "auto-refresh" });
 
   const table = cursorTable({
     className: "jobs-table",
-    caption: t("jobs.title"),
-    columns: [
-      { label: t("jobs.job") },
-      { label: t("jobs.status") },
-      { label: t("jobs.scheduled") },
-      { label: t("jobs.started") },
-      { label: t("jobs.duration") },
-      { label: t("jobs.owner") },
-      { label: t("jobs.counts") },
-      { label: t("jobs.error") },
-    ],
+    caption: t("nav.jobs"),
+    columns: ["job", "status", "scheduled", "started", "duration", "owner", "counts", "error"].map((c) => t(c === "status" ? "admin.status" : `jobs.${c}`)),
     loadPage: async (cursor) => {
-      const page = await api("GET", "/api/v1/jobs/runs", { query: { limit: PAGE_SIZE, cursor, job, status }, signal: ctx.signal });
+      const page = await api("GET", "/api/v1/jobs/runs", { query: { limit: 25, cursor, job, status }, signal: ctx.signal });
       updated.textContent = t("jobs.updated", new Date().toLocaleTimeString(lang()));
       return page;
     },
     emptyText: t("jobs.empty"),
     renderRow: (run) => {
-      const counts = Object.entries(run.counts || {}).filter(([k]) => k !== "duration_ms");
+      const { duration_ms: ms, ...counts } = run.counts || {};
+      const end = run.finished_at ? Date.parse(run.finished_at) : Date.now();
       return h("tr", { dataset: { runId: run.id, job: run.job, status: run.status } },
-        h("td", {},
-          h("span", { class: "adm-strong" }, JOBS.includes(run.job) ? t(`jobs.job.${run.job}`) : String(run.job)),
-          h("div", { class: "adm-sub" }, t("jobs.run", run.id), " · ", t(`jobs.trigger.${run.trigger}`)),
-          run.takeover_of ? h("div", { class: "adm-sub" }, t("jobs.takeover", run.takeover_of)) : null),
-        h("td", {}, statusPill(run.status, STATUSES.includes(run.status) ? t(`jobs.status.${run.status}`) : String(run.status))),
-        h("td", { class: "adm-nowrap" }, when(run.scheduled_for)),
-        h("td", { class: "adm-nowrap" }, when(run.started_at),
-          run.finished_at ? h("div", { class: "adm-sub" }, t("jobs.finished"), " ", when(run.finished_at)) : null),
-        h("td", { class: "adm-nowrap adm-num" }, formatDuration(duration(run))),
-        h("td", {}, h("span", { class: "mono adm-owner", title: String(run.owner) }, String(run.owner))),
-        h("td", {}, counts.length
-          ? h("dl", { class: "adm-counts" }, counts.map(([k, v]) => h("div", {}, h("dt", {}, k.replaceAll("_", " ")), h("dd", {}, formatNumber(v, lang())))))
-          : h("span", { class: "adm-muted" }, "–")),
-        h("td", { class: "adm-error-cell" }, run.error ? h("span", { class: "adm-error-text", title: String(run.error) }, String(run.error)) : h("span", { class: "adm-muted" }, "–")));
+        h("td", h("b", known(JOBS, run.job)), sub(t("jobs.run", run.id), " · ", t(`jobs.${run.trigger}`)), run.takeover_of && sub(t("jobs.takeover", run.takeover_of))),
+        h("td", pill(run.status, known(STATUSES, run.status))),
+        el("td.adm-nowrap", when(run.scheduled_for)),
+        el("td.adm-nowrap", when(run.started_at), run.finished_at && sub(t("jobs.finished"), " ", when(run.finished_at))),
+        el("td.adm-nowrap.adm-num", duration(Number.isFinite(ms) ? ms : end - Date.parse(run.started_at))),
+        el("td.mono.adm-sub", String(run.owner)),
+        h("td", Object.keys(counts).length ? el("dl.adm-counts", Object.entries(counts).map(([k, v]) =>
+          h("div", h("dt", k.replaceAll("_", " ")), h("dd", num(v))))) : muted()),
+        el("td.adm-wrap.adm-error", run.error ? String(run.error) : muted()));
     },
   });
 
-  const timer = window.setInterval(() => {
-    if (auto.checked && !document.hidden) table.refresh(true);
-  }, REFRESH_MS);
-  ctx.onCleanup(() => window.clearInterval(timer));
+  const timer = setInterval(() => auto.checked && !document.hidden && table.refresh(), 5000);
+  ctx.onCleanup(() => clearInterval(timer));
 
   ctx.root.append(
-    h("div", { class: "page-header" },
-      h("div", { class: "adm-heading" }, h("h1", {}, t("jobs.title")), h("p", { class: "adm-lead" }, t("jobs.subtitle")))),
-    h("div", { class: "toolbar adm-toolbar" }, jobSelect, statusSelect,
-      h("span", { class: "adm-spacer" }),
-      updated,
-      h("label", { class: "adm-check" }, auto, " ", t("jobs.auto")),
-      h("button", { class: "button button-secondary button-small", type: "button", onclick: () => table.refresh(false) }, "↻ ", t("admin.refresh"))),
+    heading(t("nav.jobs"), t("jobs.lead")),
+    toolbar(
+      filterSelect("job", t("jobs.job"), JOBS, (j) => t(`jobs.${j}`), job, (v) => { job = v; table.reload(); }),
+      filterSelect("status", t("admin.status"), STATUSES, (s) => t(`jobs.${s}`), status, (v) => { status = v; table.reload(); }),
+      el("span.adm-spacer"), updated,
+      el("label.adm-check", auto, t("jobs.auto")),
+      btn(t("admin.refresh"), () => table.refresh(false))),
     table.element);
 }

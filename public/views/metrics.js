@@ -1,262 +1,226 @@
-// Metrics: a tenant's daily figures (mode "tenant") or every tenant's summed (mode "overview"),
-// for the last 7/30/90 days or a custom range, as totals cards and SVG charts.
+// Daily metrics of a tenant (mode "tenant") or of all tenants (mode "overview"): totals and SVG
+// charts with a legend, a tooltip (pointer and arrow keys) and a data table.
 
-import { h, replace, formatNumber, formatDateTime } from "../lib/dom.js";
+import { h, s, replace, formatNumber, formatDateTime } from "../lib/dom.js";
 import { api } from "../lib/api.js";
-import { addStrings, t, lang } from "../lib/i18n.js";
+import { t, lang } from "../lib/i18n.js";
 import { loading, empty, markFieldErrors, problemBox } from "../lib/ui.js";
-import { chart } from "./metrics-chart.js";
+import { strings, el, btn, heading, toolbar, sub } from "./admin-common.js";
 
-addStrings({
-  en: {
-    "metrics.title": "Metrics",
-    "metrics.overviewTitle": "Platform overview",
-    "metrics.subtitle": (name) => `How ${name}'s customer service is doing, day by day.`,
-    "metrics.overviewSubtitle": "Every tenant's figures summed per day.",
-    "metrics.range": "Range",
-    "metrics.last": (n) => `${n} days`,
-    "metrics.custom": "Custom",
-    "metrics.from": "From",
-    "metrics.to": "To",
-    "metrics.apply": "Apply",
-    "metrics.refresh": "Refresh",
-    "metrics.timezone": (tz) => `Days in ${tz}`,
-    "metrics.overviewZone": "Each tenant's days are in its own time zone",
-    "metrics.computed": (when) => `Figures include activity up to ${when}`,
-    "metrics.notComputed": "Not computed yet: the scheduler's metrics job has not run.",
-    "metrics.empty": "No activity in this range yet. Figures appear here once customers write and the metrics job has run.",
-    "metrics.messagesIn": "Messages in",
-    "metrics.messagesOut": "Messages out",
-    "metrics.started": "Conversations started",
-    "metrics.closed": "Conversations closed",
-    "metrics.handoffs": "Handoffs to agents",
-    "metrics.followups": "Follow-ups sent",
-    "metrics.flows": "Flows completed",
-    "metrics.responded": (n) => `${n} answered`,
-    "metrics.frAvg": "Avg. first response",
-    "metrics.frMedian": "Median first response",
-    "metrics.tenantsActive": (n) => (n === 1 ? "tenant with activity" : "tenants with activity"),
-    "metrics.chart.messages": "Messages",
-    "metrics.chart.conversations": "Conversations",
-    "metrics.chart.automation": "Follow-ups and flows",
-    "metrics.chart.firstResponse": "Time to first response",
-    "metrics.firstResponseNote": "From a conversation's start to its first reply (bot or agent), on the day it started.",
-    "metrics.cards": "Totals for the range",
-    "metrics.rangeLabel": (from, to) => `${from} – ${to}`,
-  },
-  "pt-BR": {
-    "metrics.title": "Métricas",
-    "metrics.overviewTitle": "Visão geral da plataforma",
-    "metrics.subtitle": (name) => `Como está o atendimento de ${name}, dia a dia.`,
-    "metrics.overviewSubtitle": "Os números de todas as organizações somados por dia.",
-    "metrics.range": "Período",
-    "metrics.last": (n) => `${n} dias`,
-    "metrics.custom": "Personalizado",
-    "metrics.from": "De",
-    "metrics.to": "Até",
-    "metrics.apply": "Aplicar",
-    "metrics.refresh": "Atualizar",
-    "metrics.timezone": (tz) => `Dias no fuso ${tz}`,
-    "metrics.overviewZone": "Os dias de cada organização seguem o fuso dela",
-    "metrics.computed": (when) => `Os números incluem a atividade até ${when}`,
-    "metrics.notComputed": "Ainda não calculado: a tarefa de métricas do agendador não rodou.",
-    "metrics.empty": "Nenhuma atividade neste período ainda. Os números aparecem aqui quando clientes escrevem e a tarefa de métricas roda.",
-    "metrics.messagesIn": "Mensagens recebidas",
-    "metrics.messagesOut": "Mensagens enviadas",
-    "metrics.started": "Conversas iniciadas",
-    "metrics.closed": "Conversas encerradas",
-    "metrics.handoffs": "Transferências para atendentes",
-    "metrics.followups": "Follow-ups enviados",
-    "metrics.flows": "Fluxos concluídos",
-    "metrics.responded": (n) => `${n} respondidas`,
-    "metrics.frAvg": "1ª resposta (média)",
-    "metrics.frMedian": "1ª resposta (mediana)",
-    "metrics.tenantsActive": (n) => (n === 1 ? "organização com atividade" : "organizações com atividade"),
-    "metrics.chart.messages": "Mensagens",
-    "metrics.chart.conversations": "Conversas",
-    "metrics.chart.automation": "Follow-ups e fluxos",
-    "metrics.chart.firstResponse": "Tempo até a primeira resposta",
-    "metrics.firstResponseNote": "Do início da conversa até a primeira resposta (robô ou atendente), no dia em que começou.",
-    "metrics.cards": "Totais do período",
-    "metrics.rangeLabel": (from, to) => `${from} – ${to}`,
-  },
-});
+strings("mx", `
+overview|Platform overview|Visão geral da plataforma
+lead|How {}'s customer service is doing, day by day.|Como está o atendimento de {}, dia a dia.
+overviewLead|Every tenant's figures summed per day.|Os números de todas as organizações somados por dia.
+range|Range|Período
+days|{} days|{} dias
+custom|Custom|Personalizado
+from|From|De
+to|To|Até
+apply|Apply|Aplicar
+zone|Days in {}|Dias no fuso {}
+ownZones|Days in each tenant's time zone|Dias no fuso de cada organização
+computed|Activity up to {}|Atividade até {}
+notComputed|Not computed yet: the metrics job has not run.|Ainda não calculado: a tarefa de métricas não rodou.
+empty|No activity in this range yet.|Nenhuma atividade neste período ainda.
+messages_in|Messages in|Mensagens recebidas
+messages_out|Messages out|Mensagens enviadas
+conversations_started|Conversations started|Conversas iniciadas
+conversations_closed|Conversations closed|Conversas encerradas
+handoffs|Handoffs to agents|Transferências para atendentes
+followups_sent|Follow-ups sent|Follow-ups enviados
+flows_completed|Flows completed|Fluxos concluídos
+first_response_avg_seconds|Avg. first response|1ª resposta (média)
+first_response_median_seconds|Median first response|1ª resposta (mediana)
+answered|{} answered|{} respondidas
+active|tenants with activity|organizações com atividade
+active1|tenant with activity|organização com atividade
+messages|Messages|Mensagens
+conversations|Conversations|Conversas
+automation|Follow-ups and flows|Follow-ups e fluxos
+first_response|Time to first response|Tempo até a primeira resposta
+frNote|From a conversation's start to its first reply (bot or agent).|Do início da conversa à primeira resposta (robô ou atendente).
+cards|Totals for the range|Totais do período
+chart|{}, {} to {}. {}. The arrow keys read each day.|{}, de {} a {}. {}. As setas leem cada dia.
+table|Data table|Tabela de dados
+day|Day|Dia
+total|Total
+none|no data|sem dados
+`);
 
-const PRESETS = [7, 30, 90];
 const COUNTS = ["messages_in", "messages_out", "conversations_started", "conversations_closed", "handoffs", "followups_sent", "flows_completed"];
+const AVG = "first_response_avg_seconds";
+const W = 600, H = 240, L = 50, T = 14, PW = W - L - 12, PH = H - T - 30, B = T + PH;
 
-/** Today (YYYY-MM-DD) in a time zone; the browser's own when none is given. */
-export function today(timeZone) {
-  const parts = { year: "numeric", month: "2-digit", day: "2-digit" };
-  try {
-    return new Intl.DateTimeFormat("en-CA", timeZone ? { timeZone, ...parts } : parts).format(new Date());
-  } catch {
-    return new Date().toISOString().slice(0, 10);
+const today = (timeZone) => new Intl.DateTimeFormat("en-CA", { timeZone: timeZone || undefined }).format(new Date());
+const addDays = (day, n) => new Date(Date.parse(day) + n * 864e5).toISOString().slice(0, 10);
+// "2026-11-02" in the page's language, read in UTC so the day does not shift.
+const dayLabel = (day, opts = { month: "short", day: "numeric" }) => new Date(day).toLocaleDateString(lang(), { timeZone: "UTC", ...opts });
+function seconds(v) {
+  if (v == null) return "–";
+  const [x, unit] = v < 120 ? [v, "s"] : v < 7200 ? [v / 60, "min"] : [v / 3600, "h"];
+  return `${formatNumber(x, lang(), { maximumFractionDigits: 1 })} ${unit}`;
+}
+
+/** A chart of days[i][key] for `keys`: bars, or lines for long ranges and for durations (format). */
+function chart(name, days, keys, lines, format) {
+  const fmt = format || ((v) => formatNumber(v, lang())), n = days.length, band = PW / n, bars = !lines && n <= 45;
+  const label = (k) => t(`mx.${k}`), val = (d, k) => d[k] ?? null;
+  const cell = (d, k, none) => (val(d, k) === null ? none : fmt(val(d, k)));
+  const sum = (k) => fmt(days.reduce((a, d) => a + (val(d, k) || 0), 0));
+  // A round axis maximum and step for about four gridlines.
+  const max = Math.max(0, ...days.flatMap((d) => keys.map((k) => val(d, k) || 0)));
+  const mag = 10 ** Math.floor(Math.log10(max / 4 || 1)), norm = max / 4 / mag;
+  let step = max ? (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag : 1;
+  if (!format) step = Math.max(1, Math.round(step));
+  const top = Math.max(step, Math.ceil(max / step - 1e-9) * step);
+  const y = (v) => B - (v / top) * PH, cx = (i) => L + band * (i + 0.5);
+
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "mx-svg", role: "img", tabindex: "0",
+    "aria-label": t("mx.chart", label(name), dayLabel(days[0].day), dayLabel(days[n - 1].day), keys.map((k) => (format ? label(k) : `${label(k)}: ${sum(k)}`)).join("; ")) });
+  const g = s("g", { "aria-hidden": "true" });
+  const text = (x, yy, anchor, cls, content) => g.append(s("text", { x, y: yy, "text-anchor": anchor, class: `mx-tick ${cls}` }, content));
+  for (let v = 0; v <= top + 1e-9; v += step) {
+    g.append(s("line", { x1: L, x2: L + PW, y1: y(v), y2: y(v), class: v ? "mx-grid" : "mx-axis" }));
+    text(L - 8, y(v) + 4, "end", "mx-tick-y", fmt(v));
   }
-}
+  for (let i = 0; i < n; i += Math.ceil(n / 8)) text(cx(i), H - 8, "middle", "", dayLabel(days[i].day));
+  if (!max && format) text(L + PW / 2, T + PH / 2, "middle", "", t("mx.none"));
+  keys.forEach((k, j) => {
+    const cls = `mx-s${j}`, gw = Math.min(band * 0.72, 26 * keys.length), bw = gw / keys.length;
+    let path = "";
+    days.forEach((d, i) => {
+      const v = val(d, k), dataset = { series: k, day: d.day, value: v ?? 0 };
+      if (bars) {
+        const height = Math.max(v > 0 ? 1.5 : 0, B - y(v || 0));
+        g.append(s("rect", { class: ["mx-bar", cls], x: cx(i) - gw / 2 + j * bw + 0.5, y: B - height, width: Math.max(1, bw - 1), height, rx: 2, dataset }));
+      } else if (v === null) {
+        path += " "; // a gap: the next point starts a new segment
+      } else {
+        path += `${/\d$/.test(path) ? "L" : "M"}${cx(i)},${y(v)}`;
+        g.append(s("circle", { cx: cx(i), cy: y(v), r: n > 45 ? 1.6 : 3, class: ["mx-dot", cls], dataset }));
+      }
+    });
+    if (path.trim()) g.prepend(s("path", { d: path, class: ["mx-line", cls] }));
+  });
+  const hits = days.map((d, i) => s("rect", { class: "mx-hit", x: L + band * i, y: T, width: band, height: PH, onpointerenter: () => show(i) }));
+  svg.append(g, ...hits);
 
-export function addDays(day, delta) {
-  const d = new Date(`${day}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + delta);
-  return d.toISOString().slice(0, 10);
-}
+  const tip = el("div.mx-tooltip", { role: "status", "aria-live": "polite", hidden: true });
+  const swatch = (j, line) => el(`span.mx-swatch.mx-s${j}${line ? ".mx-swatch-line" : ""}`);
+  let active = -1;
+  function show(i) {
+    active = i;
+    tip.hidden = i < 0;
+    hits.forEach((r, k) => r.classList.toggle("mx-on", k === i));
+    if (i < 0) return;
+    const d = days[i], f = cx(i) / W;
+    tip.replaceChildren(el("p.mx-tooltip-day", dayLabel(d.day, { dateStyle: "full" })),
+      h("dl", keys.map((k, j) => h("div", h("dt", swatch(j), label(k)), h("dd", cell(d, k, t("mx.none")))))));
+    tip.classList.toggle("mx-tooltip-left", f > 0.6);
+    tip.style.left = `${f * 100}%`;
+  }
+  svg.onpointerleave = svg.onblur = () => show(-1);
+  svg.onfocus = () => { // start on the last day with data
+    let i = n - 1;
+    while (i > 0 && keys.every((k) => !val(days[i], k))) i--;
+    show(i);
+  };
+  svg.onkeydown = (e) => {
+    const b = active < 0 ? n - 1 : active, i = { ArrowLeft: b - 1, ArrowRight: b + 1, Home: 0, End: n - 1, Escape: -1 }[e.key];
+    if (i === undefined) return;
+    e.preventDefault();
+    show(e.key === "Escape" ? -1 : Math.min(n - 1, Math.max(0, i)));
+  };
 
-export function formatSeconds(v) {
-  if (v === null || v === undefined || Number.isNaN(Number(v))) return "–";
-  const n = Number(v);
-  const l = lang();
-  if (n < 120) return `${formatNumber(n, l, { maximumFractionDigits: 1 })} s`;
-  if (n < 7200) return `${formatNumber(n / 60, l, { maximumFractionDigits: 1 })} min`;
-  return `${formatNumber(n / 3600, l, { maximumFractionDigits: 1 })} h`;
+  const cells = (tag, f) => keys.map((k) => el(`${tag}.adm-num`, f(k)));
+  return el("figure.section.mx-chart", { dataset: { chart: name } }, h("figcaption", h("h3", label(name))),
+    el("ul.mx-legend", keys.map((k, j) => h("li", swatch(j, !bars), label(k), " ", format ? null : h("strong", sum(k))))),
+    el("div.mx-plot", svg, tip),
+    // The stylesheet hides the chart while this table is open.
+    h("details", el("summary.mx-toggle", t("mx.table")), h("div", el("table.data.mx-table", el("caption.visually-hidden", label(name)),
+      h("thead", h("tr", h("th", t("mx.day")), cells("th", label))),
+      h("tbody", days.map((d) => h("tr", h("td", dayLabel(d.day, { weekday: "short", month: "short", day: "numeric" })), cells("td", (k) => cell(d, k, "–"))))),
+      format ? null : h("tfoot", h("tr", h("th", t("mx.total")), cells("td", sum)))))));
 }
 
 export default async function mount(ctx) {
-  const overview = ctx.mode === "overview";
-  const tenantId = ctx.params.tenantId;
-  const tenantName = ctx.tenant ? ctx.tenant.name : tenantId;
-  let zone = overview ? null : (ctx.tenant && ctx.tenant.timezone) || null;
+  const overview = ctx.mode === "overview", q = ctx.query;
+  let zone = overview ? null : ctx.tenant?.timezone || null;
+  let preset = [7, 30, 90].includes(+q.get("days")) ? +q.get("days") : 7;
+  let from = q.get("from"), to = q.get("to"), custom = Boolean(from && to);
 
-  let preset = Number(ctx.query.get("days")) || 7;
-  let from = ctx.query.get("from");
-  let to = ctx.query.get("to");
-  let custom = Boolean(from && to);
-  if (!PRESETS.includes(preset)) preset = 7;
-
-  const presetButtons = PRESETS.map((n) => h("button", { class: "mx-seg", type: "button", dataset: { range: n }, onclick: () => { custom = false; preset = n; sync(); load(); } }, t("metrics.last", n)));
-  const customButton = h("button", { class: "mx-seg", type: "button", dataset: { range: "custom" }, onclick: () => { custom = true; sync(); fromInput.focus(); } }, t("metrics.custom"));
-  const fromInput = h("input", { type: "date", name: "from" });
-  const toInput = h("input", { type: "date", name: "to" });
-  const customForm = h("form", { class: "mx-custom", novalidate: true },
-    h("div", { class: "mx-date", dataset: { field: "from" } }, h("label", {}, h("span", {}, t("metrics.from")), fromInput), h("p", { class: "field-error" })),
-    h("div", { class: "mx-date", dataset: { field: "to" } }, h("label", {}, h("span", {}, t("metrics.to")), toInput), h("p", { class: "field-error" })),
-    h("button", { class: "button button-secondary button-small", type: "submit" }, t("metrics.apply")));
-  customForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    from = fromInput.value;
-    to = toInput.value;
-    load();
-  });
-
-  const meta = h("p", { class: "mx-meta" });
-  const content = h("div", { class: "mx-content" }, loading());
+  const seg = (range, label, onclick) => el("button.mx-seg", { type: "button", dataset: { range }, onclick }, label);
+  const segs = [7, 30, 90].map((n) => seg(n, t("mx.days", n), () => { custom = false; preset = n; sync(); load(); }))
+    .concat(seg("custom", t("mx.custom"), () => { custom = true; sync(); fromInput.focus(); }));
+  const fromInput = h("input", { type: "date", name: "from" }), toInput = h("input", { type: "date", name: "to" });
+  const date = (name, input) => h("div", { dataset: { field: name } }, el("label.mx-date", t(`mx.${name}`), input), el("p.field-error"));
+  const form = el("form.adm-row", { novalidate: true, onsubmit: (e) => { e.preventDefault(); from = fromInput.value; to = toInput.value; load(); } },
+    date("from", fromInput), date("to", toInput), el("button.button.button-secondary.button-small", t("mx.apply")));
+  const meta = el("p.mx-meta"), content = el("div.mx-content");
 
   function range() {
     if (custom && from && to) return { from, to };
     const end = today(zone);
-    return { from: addDays(end, -(preset - 1)), to: end };
+    return { from: addDays(end, 1 - preset), to: end };
   }
-
   function sync() {
-    for (const b of presetButtons) b.setAttribute("aria-pressed", String(!custom && Number(b.dataset.range) === preset));
-    customButton.setAttribute("aria-pressed", String(custom));
-    customForm.hidden = !custom;
-    const r = range();
-    fromInput.value = r.from;
-    toInput.value = r.to;
-    fromInput.max = today(zone);
-    toInput.max = today(zone);
+    for (const b of segs) b.setAttribute("aria-pressed", b.dataset.range === (custom ? "custom" : String(preset)));
+    form.hidden = !custom;
+    ({ from: fromInput.value, to: toInput.value } = range());
+    fromInput.max = toInput.max = today(zone);
   }
 
-  let generation = 0;
+  let gen = 0;
   async function load() {
-    const mine = ++generation;
-    const r = range();
-    markFieldErrors(customForm, null);
+    const mine = ++gen;
+    markFieldErrors(form, null);
     content.setAttribute("aria-busy", "true");
     if (!content.querySelector(".mx-cards")) content.replaceChildren(loading());
     try {
-      const path = overview ? "/api/v1/metrics/overview" : `/api/v1/tenants/${tenantId}/metrics/daily`;
-      const report = await api("GET", path, { query: r, signal: ctx.signal });
-      if (mine !== generation) return;
-      if (!overview && report.timezone && report.timezone !== zone) {
+      const r = await api("GET", overview ? "/api/v1/metrics/overview" : `/api/v1/tenants/${ctx.params.tenantId}/metrics/daily`, { query: range(), signal: ctx.signal });
+      if (mine !== gen) return;
+      if (!overview && r.timezone !== zone) {
         // The first range was cut in a guessed zone: ask again with the tenant's own "today".
-        const first = zone === null;
-        zone = report.timezone;
-        if (first && !custom) { sync(); load(); return; }
+        const first = !zone;
+        zone = r.timezone;
+        if (first && !custom) { sync(); return load(); }
       }
-      render(report);
+      render(r);
     } catch (error) {
-      if (mine !== generation || ctx.signal.aborted) return;
+      if (mine !== gen || ctx.signal.aborted) return;
       content.removeAttribute("aria-busy");
-      const unmatched = markFieldErrors(customForm, error);
-      if (!(error.problem && error.problem.errors && error.problem.errors.length && unmatched.length === 0)) {
-        content.replaceChildren(problemBox(error, { onRetry: load }));
-      } else {
-        content.replaceChildren();
-      }
+      // Errors about the dates show next to them; anything else replaces the content.
+      const unmatched = markFieldErrors(form, error);
+      content.replaceChildren(error.problem?.errors?.length && !unmatched.length ? "" : problemBox(error, { onRetry: load }));
     }
   }
 
-  function card(key, label, value, extra) {
-    return h("div", { class: "mx-card", dataset: { metric: key } },
-      h("p", { class: "mx-card-label" }, label),
-      h("p", { class: "mx-card-value", dataset: { value: value === null || value === undefined ? "" : value } },
-        extra && extra.format ? extra.format(value) : formatNumber(value, lang())),
-      extra && extra.note ? h("p", { class: "mx-card-note" }, extra.note) : null);
-  }
-
-  function render(report) {
+  function render(r) {
     content.removeAttribute("aria-busy");
-    const tot = report.totals;
+    const tot = r.totals, l = lang(), n = r.tenants ?? 0, day = (d) => dayLabel(d, { dateStyle: "medium" }), at = r.computed_through;
     replace(meta,
-      h("span", { class: "mx-meta-range", dataset: { from: report.from, to: report.to } }, t("metrics.rangeLabel", formatDay(report.from), formatDay(report.to))),
-      overview ? h("span", { class: "mx-meta-tenants", dataset: { value: report.tenants ?? 0 } },
-        h("strong", {}, formatNumber(report.tenants ?? 0, lang())), " ", t("metrics.tenantsActive", report.tenants ?? 0)) : null,
-      h("span", { class: "mx-meta-zone", dataset: { timezone: report.timezone || "" } }, report.timezone ? t("metrics.timezone", report.timezone.replaceAll("_", " ")) : t("metrics.overviewZone")),
-      h("span", { class: "mx-meta-computed", dataset: { computedThrough: report.computed_through || "" } },
-        report.computed_through ? t("metrics.computed", formatDateTime(report.computed_through, lang())) : t("metrics.notComputed")));
+      el("span.mx-meta-range", { dataset: { from: r.from, to: r.to } }, `${day(r.from)} – ${day(r.to)}`),
+      overview && el("span.mx-meta-tenants", { dataset: { value: n } }, h("strong", formatNumber(n, l)), " ", t(n === 1 ? "mx.active1" : "mx.active")),
+      el("span.mx-meta-zone", { dataset: { timezone: r.timezone || "" } }, r.timezone ? t("mx.zone", r.timezone.replaceAll("_", " ")) : t("mx.ownZones")),
+      el("span.mx-meta-computed", { dataset: { computedThrough: at || "" } }, at ? t("mx.computed", formatDateTime(at, l)) : t("mx.notComputed")));
 
-    const cards = h("section", { class: "mx-cards", "aria-label": t("metrics.cards") },
-      card("messages_in", t("metrics.messagesIn"), tot.messages_in),
-      card("messages_out", t("metrics.messagesOut"), tot.messages_out),
-      card("conversations_started", t("metrics.started"), tot.conversations_started),
-      card("conversations_closed", t("metrics.closed"), tot.conversations_closed),
-      card("handoffs", t("metrics.handoffs"), tot.handoffs),
-      card("followups_sent", t("metrics.followups"), tot.followups_sent),
-      card("flows_completed", t("metrics.flows"), tot.flows_completed),
-      card("first_response_avg_seconds", t("metrics.frAvg"), tot.first_response_avg_seconds,
-        { format: formatSeconds, note: t("metrics.responded", formatNumber(tot.responded_conversations, lang())) }));
-
-    const days = report.days || [];
-    const activity = days.some((d) => COUNTS.some((k) => Number(d[k]) > 0) || d.first_response_avg_seconds != null);
-    if (!activity) {
-      content.replaceChildren(cards, h("div", { class: "mx-empty" }, empty(report.computed_through ? t("metrics.empty") : t("metrics.notComputed"))));
-      return;
+    const card = (key, note) => el("div.section.mx-card", { dataset: { metric: key } }, el("p.mx-label", t(`mx.${key}`)),
+      el("p.mx-card-value", { dataset: { value: tot[key] ?? "" } }, note ? seconds(tot[key]) : formatNumber(tot[key], l)), note && sub(note));
+    const cards = el("section.mx-cards", { "aria-label": t("mx.cards") }, COUNTS.map((k) => card(k)), card(AVG, t("mx.answered", formatNumber(tot.responded_conversations, l))));
+    const days = r.days || [];
+    if (!days.some((d) => COUNTS.some((k) => d[k] > 0) || d[AVG] != null)) {
+      return content.replaceChildren(cards, el("div.mx-empty", empty(t(at ? "mx.empty" : "mx.notComputed"))));
     }
-    const frSeries = overview
-      ? [{ key: "first_response_avg_seconds", label: t("metrics.frAvg") }]
-      : [{ key: "first_response_median_seconds", label: t("metrics.frMedian") }, { key: "first_response_avg_seconds", label: t("metrics.frAvg") }];
-    content.replaceChildren(cards, h("div", { class: "mx-charts" },
-      chart({ name: "messages", title: t("metrics.chart.messages"), days,
-        series: [{ key: "messages_in", label: t("metrics.messagesIn") }, { key: "messages_out", label: t("metrics.messagesOut") }] }),
-      chart({ name: "conversations", title: t("metrics.chart.conversations"), days,
-        series: [{ key: "conversations_started", label: t("metrics.started") }, { key: "conversations_closed", label: t("metrics.closed") },
-          { key: "handoffs", label: t("metrics.handoffs") }] }),
-      chart({ name: "automation", title: t("metrics.chart.automation"), days,
-        series: [{ key: "followups_sent", label: t("metrics.followups") }, { key: "flows_completed", label: t("metrics.flows") }] }),
-      h("div", { class: "mx-chart-cell" },
-        chart({ name: "first_response", title: t("metrics.chart.firstResponse"), days, kind: "lines", integer: false, totals: false, format: formatSeconds, series: frSeries }),
-        h("p", { class: "mx-note" }, t("metrics.firstResponseNote")))));
+    content.replaceChildren(cards, el("div.mx-charts", chart("messages", days, COUNTS.slice(0, 2)), chart("conversations", days, COUNTS.slice(2, 5)),
+      chart("automation", days, COUNTS.slice(5)),
+      h("div", chart("first_response", days, overview ? [AVG] : ["first_response_median_seconds", AVG], true, seconds), sub(t("mx.frNote")))));
   }
 
   ctx.root.append(
-    h("div", { class: "page-header" },
-      h("div", { class: "adm-heading" },
-        h("h1", {}, overview ? t("metrics.overviewTitle") : t("metrics.title")),
-        h("p", { class: "adm-lead" }, overview ? t("metrics.overviewSubtitle") : t("metrics.subtitle", tenantName))),
-      h("button", { class: "button button-secondary button-small", type: "button", onclick: () => load() }, "↻ ", t("metrics.refresh"))),
-    h("div", { class: "toolbar mx-toolbar" },
-      h("div", { class: "mx-segmented", role: "group", "aria-label": t("metrics.range") }, presetButtons, customButton),
-      customForm),
-    meta,
-    content);
-  if (overview) ctx.setTitle(t("metrics.overviewTitle"));
+    heading(overview ? t("mx.overview") : t("nav.metrics"), overview ? t("mx.overviewLead") : t("mx.lead", ctx.tenant?.name ?? ctx.params.tenantId), btn(t("admin.refresh"), () => load())),
+    toolbar(el("div.mx-segs", { role: "group", "aria-label": t("mx.range") }, segs), form),
+    meta, content);
+  if (overview) ctx.setTitle(t("mx.overview"));
   sync();
   await load();
-}
-
-function formatDay(day) {
-  const d = new Date(`${day}T00:00:00Z`);
-  if (Number.isNaN(d.getTime())) return String(day);
-  return d.toLocaleDateString(lang(), { timeZone: "UTC", dateStyle: "medium" });
 }

@@ -1,300 +1,149 @@
-// Strings of the providers page (English and Brazilian Portuguese).
+// Providers page strings, "key|English|Portuguese" → "providers.<key>", read with tp("key"). {0}, {1}
+// are arguments; a [part] shows only when its arguments are given.
 
-import { addStrings } from "../lib/i18n.js";
+import { addStrings, t, has } from "../lib/i18n.js";
 
-addStrings({
-  en: {
-    "providers.title": "WhatsApp providers",
-    "providers.subtitle": "The WhatsApp connections this tenant sends and receives messages through.",
-    "providers.add": "Add provider",
-    "providers.connectMeta": "Connect with Meta",
-    "providers.readOnly": "You can look at the providers; only tenant admins can change them.",
-    "providers.instances": "Provider instances",
-    "providers.empty": "No provider instance yet. Connect a WhatsApp number with Meta, or add a uazapi or LancePilot instance.",
-    "providers.active": "Active",
-    "providers.inactive": "Inactive",
-    "providers.priority": (n) => `Priority ${n}`,
-    "providers.field.phone": "Phone number",
-    "providers.field.phone_number_id": "Phone number ID",
-    "providers.field.waba_id": "WhatsApp Business Account ID",
-    "providers.field.waba": "WABA ID",
-    "providers.field.business_id": "Business ID",
-    "providers.field.instance": "Instance",
-    "providers.field.workspace_id": "Workspace ID",
-    "providers.field.api_url": "API URL",
-    "providers.field.token": "Token",
-    "providers.field.app_secret": "App secret",
-    "providers.field.updated": "Updated",
-    "providers.platformDefault": "Platform default",
-    "providers.notSet": "Not set",
-    "providers.appSecretDefault": "Platform app secret",
-    "providers.secretHidden": "Hidden for your role",
-    "providers.breaker.open": (time) => time ? `Circuit open · retry at ${time}` : "Circuit open",
-    "providers.breaker.half_open": "Circuit half-open · testing",
-    "providers.breaker.failures": (n) => `${n} recent ${n === 1 ? "failure" : "failures"}`,
-    "providers.test": "Send test message",
-    "providers.edit": "Edit",
-    "providers.remove": "Remove",
-    "providers.removeTitle": "Remove this provider?",
-    "providers.removeMessage": (name) => `“${name}” will stop sending and receiving messages. Conversations already stored are kept.`,
-    "providers.removed": (name) => `Removed “${name}”.`,
-    "providers.saved": (name) => `Saved “${name}”.`,
-    "providers.created": (name) => `Added “${name}”.`,
-    "providers.new": "New",
+const TABLE = `
+title|WhatsApp providers|Provedores de WhatsApp
+subtitle|The WhatsApp connections of this tenant.|As conexões de WhatsApp desta organização.
+add|Add provider|Adicionar provedor
+connect|Connect with Meta|Conectar com a Meta
+readOnly|Read only: tenant admins make changes.|Somente leitura: administradores fazem alterações.
+instances|Provider instances|Instâncias de provedor
+empty|No provider yet: connect a number with Meta or add one.|Nenhum provedor ainda: conecte um número com a Meta ou adicione um.
+active|Active|Ativo
+inactive|Inactive|Inativo
+prio|Priority|Prioridade
+f.display_phone_number|Display phone number|Número exibido
+f.phone_number_id|Phone number ID|ID do número
+f.waba_id|WABA ID|ID da WABA
+f.business_id|Business ID|ID do negócio
+f.instance|Instance|Instância
+f.workspace_id|Workspace ID|ID do workspace
+f.api_url|API URL|URL da API
+f.token|Token|Token
+f.app_secret|App secret|Segredo do app
+f.updated|Updated|Atualizado
+platformDefault|Platform default|Padrão da plataforma
+notSet|Not set|Não definido
+secretHidden|Hidden for your role|Oculto para o seu perfil
+breaker.open|Circuit open[ · retry at {0}]|Circuito aberto[ · nova tentativa às {0}]
+breaker.half_open|Circuit half-open · testing|Circuito semiaberto · testando
+breaker.closed|Recent failures: {0}|Falhas recentes: {0}
+test|Send test message|Enviar mensagem de teste
+edit|Edit|Editar
+remove|Remove|Remover
+removeTitle|Remove this provider?|Remover este provedor?
+removeMessage|“{0}” will stop sending and receiving. Stored conversations are kept.|“{0}” deixará de enviar e receber. As conversas armazenadas são mantidas.
+removed|Removed “{0}”.|“{0}” removido.
+saved|Saved “{0}”.|“{0}” salvo.
+created|Added “{0}”.|“{0}” adicionado.
+new|New|Novo
 
-    "providers.type.meta": "Meta Cloud API",
-    "providers.type.uazapi": "uazapi",
-    "providers.type.lancepilot": "LancePilot",
-    "providers.typeHint.meta": "WhatsApp Cloud API, hosted by Meta. Needs the phone number ID and a system user token.",
-    "providers.typeHint.uazapi": "A uazapiGO instance. Needs its server URL and the instance token.",
-    "providers.typeHint.lancepilot": "A LancePilot workspace. Needs the workspace ID and an API token.",
+hint.meta|Hosted by Meta: the number ID and a system user token.|Hospedada pela Meta: ID do número e token de sistema.
+hint.uazapi|A uazapiGO server: its URL and token.|Um servidor uazapiGO: URL e token.
+hint.lancepilot|A LancePilot workspace: its ID and an API token.|Um workspace LancePilot: ID e token de API.
+editTitle|Edit “{0}”|Editar “{0}”
+type|Provider|Provedor
+name|Name|Nome
+nameHint|Shown to your team.|Visível para a sua equipe.
+activeLabel|Active: use it for sends|Ativo: usar nos envios
+prioHint|The active instance with the highest priority sends.|Envia a instância ativa de maior prioridade.
+urlDefault|Leave empty to use the platform's {0} API.|Deixe vazio para usar a API {0} da plataforma.
+urlUazapi|e.g. https://acme.uazapi.com|por exemplo https://acme.uazapi.com
+tokenHint|Stored encrypted, never shown again.|Guardado criptografado, nunca mais exibido.
+keep|Leave empty to keep the current value[ ({0})].|Deixe vazio para manter o valor atual[ ({0})].
+phoneIdHint|Digits, from Meta's WhatsApp Manager.|Dígitos, do Gerenciador do WhatsApp da Meta.
+appSecretHint|Optional: verifies this number's webhooks.|Opcional: valida os webhooks deste número.
+appSecretClear|Remove this app secret|Remover este segredo do app
+instanceHint|Optional instance name.|Nome da instância (opcional).
+save|Save changes|Salvar alterações
+required|Required.|Obrigatório.
+integer|Enter a whole number.|Informe um número inteiro.
+secretsNote|Secrets are stored encrypted and shown masked.|Segredos ficam criptografados e aparecem mascarados.
 
-    "providers.form.createTitle": "Add a provider instance",
-    "providers.form.editTitle": (name) => `Edit “${name}”`,
-    "providers.form.type": "Provider",
-    "providers.form.name": "Name",
-    "providers.form.nameHint": "Shown to your team, e.g. “Sales line”.",
-    "providers.form.active": "Active: use this instance for sends",
-    "providers.form.priority": "Priority",
-    "providers.form.priorityHint": "Among active instances of a type, the highest priority sends (−1000 to 1000).",
-    "providers.form.apiUrl.meta": "Leave empty to use the platform's Graph API.",
-    "providers.form.apiUrl.uazapi": "Your uazapi server, e.g. https://acme.uazapi.com",
-    "providers.form.apiUrl.lancepilot": "Leave empty to use the platform's LancePilot API.",
-    "providers.form.token.meta": "System user access token. Stored encrypted, never shown again.",
-    "providers.form.token.uazapi": "Instance token. Stored encrypted, never shown again.",
-    "providers.form.token.lancepilot": "API token. Stored encrypted, never shown again.",
-    "providers.form.tokenKeep": (masked) => `Leave empty to keep the current token (${masked}).`,
-    "providers.form.tokenKeepHidden": "Leave empty to keep the current token.",
-    "providers.form.displayPhone": "Display phone number",
-    "providers.form.phoneIdHint": "From Meta's WhatsApp Manager: digits only.",
-    "providers.form.appSecretHint": "Optional: verifies this number's webhooks instead of the platform app secret.",
-    "providers.form.appSecretKeep": (masked) => `Leave empty to keep the current secret (${masked}).`,
-    "providers.form.appSecretClear": "Remove the app secret override",
-    "providers.form.instanceHint": "Optional instance name.",
-    "providers.form.create": "Add provider",
-    "providers.form.save": "Save changes",
-    "providers.form.required": "Required.",
-    "providers.form.integer": "Enter a whole number.",
-    "providers.form.secretsNote": "Secrets are write-only: they are stored encrypted and only their last 4 characters are shown.",
+testTitle|Send a test message through “{0}”|Enviar mensagem de teste por “{0}”
+to|To|Para
+toHint|E.g. 5511912345678.|Por exemplo 5511912345678.
+text|Message|Mensagem
+defaultText|Hello from PyTake! This is a test message.|Olá do PyTake! Esta é uma mensagem de teste.
+send|Send|Enviar
+sending|Sending…|Enviando…
+sentOk|Accepted by {0}.|Aceita por {0}.
+messageId|Message id:|ID da mensagem:
+noId|No message id.|Sem ID de mensagem.
+windowNote|Meta only delivers free text to people who wrote in the last 24 hours.|A Meta só entrega texto livre a quem escreveu nas últimas 24 horas.
 
-    "providers.testTitle": (name) => `Send a test message through “${name}”`,
-    "providers.test.to": "To",
-    "providers.test.toHint": "The recipient in international format, digits only, e.g. 5511912345678.",
-    "providers.test.text": "Message",
-    "providers.test.defaultText": "Hello from PyTake! This is a test message.",
-    "providers.test.send": "Send",
-    "providers.test.sending": "Sending…",
-    "providers.test.ok": (type) => `Accepted by ${type}.`,
-    "providers.test.messageId": "Provider message id:",
-    "providers.test.noId": "The provider did not return a message id.",
-    "providers.test.windowNote": "Meta only delivers free text to people who wrote to this number in the last 24 hours.",
+credsTitle|Credential resolution|Resolução de credenciais
+credsIntro|What sends use now: the active instance with the highest priority, else legacy tenant columns.|O que os envios usam agora: a instância ativa de maior prioridade, senão colunas antigas da organização.
+legacyRecord|Legacy tenant record|Cadastro antigo da organização
+noCreds|No credentials: sends fail.|Sem credenciais: os envios falham.
+addType|Add a {0} instance|Adicionar instância {0}
+legacyTitle|Still on legacy credentials|Ainda usa credenciais antigas
+legacyText|Sends use legacy tenant columns. An instance takes precedence, keeps its token encrypted and can be tested and switched off.|Os envios usam colunas antigas da organização. Uma instância tem precedência, guarda o token criptografado e pode ser testada e desligada.
+migrate|Move to a provider instance|Mover para uma instância
+mixed|URL and token come from different places.|URL e token vêm de lugares diferentes.
+noUrl|No API URL: sends would fail.|Sem URL de API: os envios falhariam.
+srcInstance|Provider instance|Instância de provedor
+srcLegacy|Legacy column|Coluna antiga
+refresh|Refresh|Atualizar
 
-    "providers.creds.title": "Credential resolution",
-    "providers.creds.intro": "What a send of each provider type would use right now: an active provider instance (highest priority) first, else the legacy columns of the tenant record.",
-    "providers.creds.instance": "Instance",
-    "providers.creds.legacyRecord": "Legacy tenant record",
-    "providers.creds.none": "No credentials: sends of this type fail until you add a provider instance.",
-    "providers.creds.addType": (type) => `Add a ${type} instance`,
-    "providers.creds.legacyTitle": "Still on legacy credentials",
-    "providers.creds.legacyText": "Sends of this type use columns of the tenant record that predate provider instances. Move them to a provider instance: it takes precedence, keeps its token encrypted and can be tested and switched off.",
-    "providers.creds.migrate": "Move to a provider instance",
-    "providers.creds.mixed": "The URL and the token come from different places.",
-    "providers.creds.noUrl": "No API URL is configured: sends would fail.",
-    "providers.source.client_providers": "Provider instance",
-    "providers.source.clients.api_url": "Legacy column",
-    "providers.source.clients.token": "Legacy column",
-    "providers.source.clients.tools_config": "Legacy tools_config",
-    "providers.source.none": "Not set",
-    "providers.refresh": "Refresh",
+intro|Choose the business account and number in Meta's window; PyTake does the rest.|Escolha a conta comercial e o número na janela da Meta; o PyTake faz o resto.
+running|Connecting…|Conectando…
+done|WhatsApp number connected|Número de WhatsApp conectado
+failed|The connection did not finish|A conexão não foi concluída
+cancelled|Signup cancelled|Cadastro cancelado
+retry|Try again|Tentar de novo
+dismiss|Dismiss|Dispensar
+step.session|Session created|Sessão criada
+step.sdk|Meta SDK loaded|SDK da Meta carregado
+step.login|Logged in with Meta|Login com a Meta feito
+step.waba|Business account chosen|Conta comercial escolhida
+step.exchange_code|Code exchanged for a token|Código trocado por um token
+step.debug_token|Access verified|Acesso verificado
+step.phone_numbers|Number found|Número encontrado
+step.register|Number registered|Número registrado
+step.subscribe|App subscribed to the account's webhooks|App inscrito nos webhooks da conta
+step.store|Provider saved|Provedor salvo
+step.state|Signup session checked|Sessão de cadastro verificada
+step.authorize|Authorized in Meta's window|Autorizado na janela da Meta
+state.pending|Waiting|Aguardando
+state.running|In progress|Em andamento
+state.ok|Done|Concluído
+state.failed|Failed|Falhou
+state.skipped|Not reached|Não alcançado
+state.cancelled|Cancelled|Cancelado
+expires|Valid until {0}|Válida até {0}
+wabaDetail|Account {0}[ · number {1}]|Conta {0}[ · número {1}]
+cancelText|Meta's window was closed. Nothing was connected.|A janela da Meta foi fechada. Nada foi conectado.
+sdkFailed|Meta's SDK did not load: is connect.facebook.net blocked?|O SDK da Meta não carregou: connect.facebook.net está bloqueado?
+sdkTimeout|Meta's SDK did not start.|O SDK da Meta não iniciou.
+noWaba|Meta did not say which account was chosen.|A Meta não informou a conta escolhida.
+metaError|Meta reported an error: {0}|A Meta informou um erro: {0}
+failedAt|Failed at: {0}|Falhou em: {0}
+redirectOk|Connected through Meta[: “{0}”].|Conectado pela Meta[: “{0}”].
+code.access_denied|You cancelled in Meta's window.|Você cancelou na janela da Meta.
+code.signup_state_invalid|The signup session expired, was used, or began in another browser.|A sessão de cadastro expirou, já foi usada ou começou em outro navegador.
+code.signup_step_failed|Meta refused a step. Try again, or check the account in WhatsApp Manager.|A Meta recusou uma etapa. Tente de novo ou confira a conta no Gerenciador do WhatsApp.
+code.phone_number_taken|This number belongs to another tenant.|Este número pertence a outra organização.
+code.meta_not_configured|Meta signup is not configured (META_APP_ID, META_APP_SECRET, META_CONFIG_ID).|O cadastro pela Meta não está configurado (META_APP_ID, META_APP_SECRET, META_CONFIG_ID).
+codeLabel|Code: {0}|Código: {0}
+`;
 
-    "providers.signup.intro": "Meta's Embedded Signup opens in a window: choose or create the WhatsApp Business Account and number, and PyTake does the rest.",
-    "providers.signup.running": "Connecting…",
-    "providers.signup.done": "WhatsApp number connected",
-    "providers.signup.failed": "The connection did not finish",
-    "providers.signup.cancelled": "Signup cancelled",
-    "providers.signup.retry": "Try again",
-    "providers.signup.dismiss": "Dismiss",
-    "providers.signup.step.session": "Signup session created",
-    "providers.signup.step.sdk": "Meta SDK loaded",
-    "providers.signup.step.login": "Login with Meta completed",
-    "providers.signup.step.waba": "WhatsApp Business Account chosen",
-    "providers.signup.step.exchange_code": "Authorization code exchanged for a token",
-    "providers.signup.step.debug_token": "Access to the business account verified",
-    "providers.signup.step.phone_numbers": "Phone number found in the account",
-    "providers.signup.step.register": "Number registered for the Cloud API",
-    "providers.signup.step.subscribe": "App subscribed to the account's webhooks",
-    "providers.signup.step.store": "Provider saved",
-    "providers.signup.step.state": "Signup session checked",
-    "providers.signup.step.authorize": "Authorization in Meta's window",
-    "providers.signup.state.pending": "Waiting",
-    "providers.signup.state.running": "In progress",
-    "providers.signup.state.ok": "Done",
-    "providers.signup.state.failed": "Failed",
-    "providers.signup.state.skipped": "Not reached",
-    "providers.signup.state.cancelled": "Cancelled",
-    "providers.signup.expires": (time) => `Valid until ${time}`,
-    "providers.signup.wabaDetail": (waba, phone) => phone ? `Account ${waba} · number ${phone}` : `Account ${waba}`,
-    "providers.signup.cancelText": "Meta's window was closed before the signup finished. Nothing was connected.",
-    "providers.signup.sdkFailed": "Meta's SDK could not be loaded. Check that your network or browser extensions do not block connect.facebook.net.",
-    "providers.signup.sdkTimeout": "Meta's SDK did not start in time.",
-    "providers.signup.noWaba": "Meta did not report which WhatsApp Business Account was chosen.",
-    "providers.signup.metaError": (msg) => `Meta reported an error: ${msg}`,
-    "providers.signup.failedAt": (step) => `Failed at: ${step}`,
-    "providers.signup.redirectOk": "Your WhatsApp number was connected through Meta.",
-    "providers.signup.redirectOkNamed": (name) => `Your WhatsApp number was connected through Meta: “${name}”.`,
-    "providers.signup.redirectFailed": "Connecting through Meta did not finish.",
-    "providers.signup.code.access_denied": "You cancelled in Meta's window, so nothing was connected.",
-    "providers.signup.code.signup_state_invalid": "The signup session expired, was already used, or was started in another browser. Start again from this page.",
-    "providers.signup.code.signup_step_failed": "Meta refused one of the steps. Try again; if it keeps failing, check the business account in Meta's WhatsApp Manager.",
-    "providers.signup.code.phone_number_taken": "This WhatsApp number is already connected to another tenant.",
-    "providers.signup.code.meta_not_configured": "Meta signup is not configured on this server (META_APP_ID, META_APP_SECRET, META_CONFIG_ID).",
-    "providers.signup.codeLabel": (code) => `Code: ${code}`,
-  },
-  "pt-BR": {
-    "providers.title": "Provedores de WhatsApp",
-    "providers.subtitle": "As conexões de WhatsApp pelas quais esta organização envia e recebe mensagens.",
-    "providers.add": "Adicionar provedor",
-    "providers.connectMeta": "Conectar com a Meta",
-    "providers.readOnly": "Você pode ver os provedores; apenas administradores da organização podem alterá-los.",
-    "providers.instances": "Instâncias de provedor",
-    "providers.empty": "Nenhuma instância ainda. Conecte um número de WhatsApp com a Meta ou adicione uma instância uazapi ou LancePilot.",
-    "providers.active": "Ativo",
-    "providers.inactive": "Inativo",
-    "providers.priority": (n) => `Prioridade ${n}`,
-    "providers.field.phone": "Número de telefone",
-    "providers.field.phone_number_id": "ID do número",
-    "providers.field.waba_id": "ID da conta WhatsApp Business",
-    "providers.field.waba": "ID da WABA",
-    "providers.field.business_id": "ID do negócio",
-    "providers.field.instance": "Instância",
-    "providers.field.workspace_id": "ID do workspace",
-    "providers.field.api_url": "URL da API",
-    "providers.field.token": "Token",
-    "providers.field.app_secret": "Segredo do app",
-    "providers.field.updated": "Atualizado",
-    "providers.platformDefault": "Padrão da plataforma",
-    "providers.notSet": "Não definido",
-    "providers.appSecretDefault": "Segredo do app da plataforma",
-    "providers.secretHidden": "Oculto para o seu perfil",
-    "providers.breaker.open": (time) => time ? `Circuito aberto · nova tentativa às ${time}` : "Circuito aberto",
-    "providers.breaker.half_open": "Circuito semiaberto · testando",
-    "providers.breaker.failures": (n) => `${n} ${n === 1 ? "falha recente" : "falhas recentes"}`,
-    "providers.test": "Enviar mensagem de teste",
-    "providers.edit": "Editar",
-    "providers.remove": "Remover",
-    "providers.removeTitle": "Remover este provedor?",
-    "providers.removeMessage": (name) => `“${name}” deixará de enviar e receber mensagens. As conversas já armazenadas são mantidas.`,
-    "providers.removed": (name) => `“${name}” removido.`,
-    "providers.saved": (name) => `“${name}” salvo.`,
-    "providers.created": (name) => `“${name}” adicionado.`,
-    "providers.new": "Novo",
+const fill = (text, args) => text
+  .replace(/\[(.*?)\]/g, (_, part) => [...part.matchAll(/\{(\d)\}/g)].every(([, i]) => args[i]) ? part : "")
+  .replace(/\{(\d)\}/g, (_, i) => args[i]);
+const en = {}, pt = {};
+for (const line of TABLE.split("\n")) {
+  const [key, ...texts] = line.split("|");
+  if (!key) continue;
+  [en, pt].forEach((strings, i) => {
+    const text = texts[i];
+    strings[`providers.${key}`] = text.includes("{") ? (...args) => fill(text, args) : text;
+  });
+}
+addStrings({ en, "pt-BR": pt });
 
-    "providers.type.meta": "Meta Cloud API",
-    "providers.type.uazapi": "uazapi",
-    "providers.type.lancepilot": "LancePilot",
-    "providers.typeHint.meta": "WhatsApp Cloud API, hospedada pela Meta. Requer o ID do número e um token de usuário do sistema.",
-    "providers.typeHint.uazapi": "Uma instância uazapiGO. Requer a URL do servidor e o token da instância.",
-    "providers.typeHint.lancepilot": "Um workspace LancePilot. Requer o ID do workspace e um token de API.",
-
-    "providers.form.createTitle": "Adicionar instância de provedor",
-    "providers.form.editTitle": (name) => `Editar “${name}”`,
-    "providers.form.type": "Provedor",
-    "providers.form.name": "Nome",
-    "providers.form.nameHint": "Visível para a sua equipe, por exemplo “Linha de vendas”.",
-    "providers.form.active": "Ativo: usar esta instância nos envios",
-    "providers.form.priority": "Prioridade",
-    "providers.form.priorityHint": "Entre as instâncias ativas de um tipo, envia a de maior prioridade (−1000 a 1000).",
-    "providers.form.apiUrl.meta": "Deixe vazio para usar a Graph API da plataforma.",
-    "providers.form.apiUrl.uazapi": "Seu servidor uazapi, por exemplo https://acme.uazapi.com",
-    "providers.form.apiUrl.lancepilot": "Deixe vazio para usar a API LancePilot da plataforma.",
-    "providers.form.token.meta": "Token de acesso do usuário do sistema. Guardado criptografado, nunca mais exibido.",
-    "providers.form.token.uazapi": "Token da instância. Guardado criptografado, nunca mais exibido.",
-    "providers.form.token.lancepilot": "Token da API. Guardado criptografado, nunca mais exibido.",
-    "providers.form.tokenKeep": (masked) => `Deixe vazio para manter o token atual (${masked}).`,
-    "providers.form.tokenKeepHidden": "Deixe vazio para manter o token atual.",
-    "providers.form.displayPhone": "Número exibido",
-    "providers.form.phoneIdHint": "Do Gerenciador do WhatsApp da Meta: apenas dígitos.",
-    "providers.form.appSecretHint": "Opcional: valida os webhooks deste número no lugar do segredo do app da plataforma.",
-    "providers.form.appSecretKeep": (masked) => `Deixe vazio para manter o segredo atual (${masked}).`,
-    "providers.form.appSecretClear": "Remover o segredo do app próprio",
-    "providers.form.instanceHint": "Nome da instância (opcional).",
-    "providers.form.create": "Adicionar provedor",
-    "providers.form.save": "Salvar alterações",
-    "providers.form.required": "Obrigatório.",
-    "providers.form.integer": "Informe um número inteiro.",
-    "providers.form.secretsNote": "Segredos são somente escrita: ficam criptografados e só os 4 últimos caracteres são exibidos.",
-
-    "providers.testTitle": (name) => `Enviar mensagem de teste por “${name}”`,
-    "providers.test.to": "Para",
-    "providers.test.toHint": "O destinatário em formato internacional, apenas dígitos, por exemplo 5511912345678.",
-    "providers.test.text": "Mensagem",
-    "providers.test.defaultText": "Olá do PyTake! Esta é uma mensagem de teste.",
-    "providers.test.send": "Enviar",
-    "providers.test.sending": "Enviando…",
-    "providers.test.ok": (type) => `Aceita por ${type}.`,
-    "providers.test.messageId": "ID da mensagem no provedor:",
-    "providers.test.noId": "O provedor não devolveu um ID de mensagem.",
-    "providers.test.windowNote": "A Meta só entrega texto livre para quem escreveu a este número nas últimas 24 horas.",
-
-    "providers.creds.title": "Resolução de credenciais",
-    "providers.creds.intro": "O que um envio de cada tipo de provedor usaria agora: primeiro uma instância ativa (a de maior prioridade), senão as colunas antigas do cadastro da organização.",
-    "providers.creds.instance": "Instância",
-    "providers.creds.legacyRecord": "Cadastro antigo da organização",
-    "providers.creds.none": "Sem credenciais: os envios deste tipo falham até você adicionar uma instância.",
-    "providers.creds.addType": (type) => `Adicionar instância ${type}`,
-    "providers.creds.legacyTitle": "Ainda usa credenciais antigas",
-    "providers.creds.legacyText": "Os envios deste tipo usam colunas do cadastro da organização anteriores às instâncias de provedor. Mova-as para uma instância: ela tem precedência, guarda o token criptografado e pode ser testada e desligada.",
-    "providers.creds.migrate": "Mover para uma instância",
-    "providers.creds.mixed": "A URL e o token vêm de lugares diferentes.",
-    "providers.creds.noUrl": "Nenhuma URL de API configurada: os envios falhariam.",
-    "providers.source.client_providers": "Instância de provedor",
-    "providers.source.clients.api_url": "Coluna antiga",
-    "providers.source.clients.token": "Coluna antiga",
-    "providers.source.clients.tools_config": "tools_config antigo",
-    "providers.source.none": "Não definido",
-    "providers.refresh": "Atualizar",
-
-    "providers.signup.intro": "O Cadastro Incorporado da Meta abre em uma janela: escolha ou crie a conta WhatsApp Business e o número, e o PyTake faz o resto.",
-    "providers.signup.running": "Conectando…",
-    "providers.signup.done": "Número de WhatsApp conectado",
-    "providers.signup.failed": "A conexão não foi concluída",
-    "providers.signup.cancelled": "Cadastro cancelado",
-    "providers.signup.retry": "Tentar de novo",
-    "providers.signup.dismiss": "Dispensar",
-    "providers.signup.step.session": "Sessão de cadastro criada",
-    "providers.signup.step.sdk": "SDK da Meta carregado",
-    "providers.signup.step.login": "Login com a Meta concluído",
-    "providers.signup.step.waba": "Conta WhatsApp Business escolhida",
-    "providers.signup.step.exchange_code": "Código de autorização trocado por um token",
-    "providers.signup.step.debug_token": "Acesso à conta comercial verificado",
-    "providers.signup.step.phone_numbers": "Número encontrado na conta",
-    "providers.signup.step.register": "Número registrado na Cloud API",
-    "providers.signup.step.subscribe": "App inscrito nos webhooks da conta",
-    "providers.signup.step.store": "Provedor salvo",
-    "providers.signup.step.state": "Sessão de cadastro verificada",
-    "providers.signup.step.authorize": "Autorização na janela da Meta",
-    "providers.signup.state.pending": "Aguardando",
-    "providers.signup.state.running": "Em andamento",
-    "providers.signup.state.ok": "Concluído",
-    "providers.signup.state.failed": "Falhou",
-    "providers.signup.state.skipped": "Não alcançado",
-    "providers.signup.state.cancelled": "Cancelado",
-    "providers.signup.expires": (time) => `Válida até ${time}`,
-    "providers.signup.wabaDetail": (waba, phone) => phone ? `Conta ${waba} · número ${phone}` : `Conta ${waba}`,
-    "providers.signup.cancelText": "A janela da Meta foi fechada antes do fim do cadastro. Nada foi conectado.",
-    "providers.signup.sdkFailed": "Não foi possível carregar o SDK da Meta. Verifique se sua rede ou extensões do navegador não bloqueiam connect.facebook.net.",
-    "providers.signup.sdkTimeout": "O SDK da Meta não iniciou a tempo.",
-    "providers.signup.noWaba": "A Meta não informou qual conta WhatsApp Business foi escolhida.",
-    "providers.signup.metaError": (msg) => `A Meta informou um erro: ${msg}`,
-    "providers.signup.failedAt": (step) => `Falhou em: ${step}`,
-    "providers.signup.redirectOk": "Seu número de WhatsApp foi conectado pela Meta.",
-    "providers.signup.redirectOkNamed": (name) => `Seu número de WhatsApp foi conectado pela Meta: “${name}”.`,
-    "providers.signup.redirectFailed": "A conexão pela Meta não foi concluída.",
-    "providers.signup.code.access_denied": "Você cancelou na janela da Meta; nada foi conectado.",
-    "providers.signup.code.signup_state_invalid": "A sessão de cadastro expirou, já foi usada ou foi iniciada em outro navegador. Comece de novo por esta página.",
-    "providers.signup.code.signup_step_failed": "A Meta recusou uma das etapas. Tente de novo; se continuar falhando, confira a conta no Gerenciador do WhatsApp da Meta.",
-    "providers.signup.code.phone_number_taken": "Este número de WhatsApp já está conectado a outra organização.",
-    "providers.signup.code.meta_not_configured": "O cadastro pela Meta não está configurado neste servidor (META_APP_ID, META_APP_SECRET, META_CONFIG_ID).",
-    "providers.signup.codeLabel": (code) => `Código: ${code}`,
-  },
-});
+export const tp = (key, ...args) => t(`providers.${key}`, ...args);
+// null for server codes and steps without a text.
+export const tpMaybe = (key, ...args) => has(`providers.${key}`) ? tp(key, ...args) : null;

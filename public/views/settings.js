@@ -1,476 +1,229 @@
-// A tenant's settings as forms: name and time zone, and the `tools_config` sections the server
-// reads (follow-ups, AI replies, debounce, webhook signing). Saving merges the form into the
-// stored tools_config, so keys this page does not know are kept. Secrets are write-only: the
-// server shows them masked (••••1234) and keeps the stored value when the masked form comes back.
+// A tenant's settings. Saving merges the form into the stored tools_config, so keys this page does
+// not know are kept. Secrets come back masked (••••1234); sending the mask keeps the stored value.
 
-import { h, uid } from "../lib/dom.js";
+import { h } from "../lib/dom.js";
 import { api, ProblemError } from "../lib/api.js";
-import { addStrings, t } from "../lib/i18n.js";
+import { t } from "../lib/i18n.js";
 import { field, loading, markFieldErrors, problemBox, toast } from "../lib/ui.js";
-import { timezoneSelect, showFormError, statusPill } from "./tenants.js";
+import { strings, el, btn, timezoneSelect, showFormError, pill } from "./admin-common.js";
 
-const DEFAULT_MESSAGE = "Hi {{customer_name}}, are you still there? Just reply to this message and we'll carry on.";
+strings("set", `
+lead|How PyTake behaves for {}.|Como o PyTake funciona para {}.
+general|General|Geral
+fu|Follow-ups
+fuLead|Nudges customers who stop answering.|Lembra clientes que param de responder.
+on|Send follow-ups|Enviar follow-ups
+after|Hours before each follow-up|Horas antes de cada follow-up
+afterHint|0.25 to 720, after the customer's last message.|De 0,25 a 720, após a última mensagem do cliente.
+tries|Follow-ups per conversation|Follow-ups por conversa
+triesHint|1 to 10.|De 1 a 10.
+msg|Message|Mensagem
+msgHint|{{customer_name}}: the customer's name; {{attempt}}: the follow-up number. Empty: the default message.|{{customer_name}}: o nome do cliente; {{attempt}}: o número do follow-up. Vazia: a mensagem padrão.
+quiet|Quiet hours|Horário de silêncio
+quietHint|No follow-up in this window ({}); it may cross midnight. Both empty: any hour.|Nenhum follow-up nesta janela ({}); pode cruzar a meia-noite. Ambos vazios: qualquer hora.
+from|From|Das
+to|To|Às
+never|, never from {} to {}|, nunca entre {} e {}
+tpl|WhatsApp template (after 24 hours)|Modelo do WhatsApp (após 24 horas)
+tplHint|Needed 24 hours after the customer's last message. Empty name: no template.|Exigido 24 horas após a última mensagem do cliente. Nome vazio: sem modelo.
+tplName|Template name|Nome do modelo
+tplLang|Language|Idioma
+tplComp|Components (JSON, optional)|Componentes (JSON, opcional)
+tplBad|Components must be a JSON array or object.|Os componentes devem ser um array ou objeto JSON.
+off|Follow-ups are off.|Os follow-ups estão desligados.
+summary|Follow-ups: up to {}, {} h apart{}.|Follow-ups: até {}, a cada {} h{}.
+ai|AI replies|Respostas com IA
+aiLead|The OpenAI-compatible API of the “AI reply” step.|A API compatível com OpenAI da etapa “Resposta com IA”.
+url|Base URL|URL base
+model|Model|Modelo
+key|API key|Chave da API
+prompt|System prompt|Prompt de sistema
+stored|Stored: {}. Type to replace it.|Guardado: {}. Digite para substituir.
+none|Nothing stored.|Nada guardado.
+clear|Remove it|Remover
+bot|Conversation|Conversa
+debounce|Wait for typing to stop (ms)|Esperar a digitação parar (ms)
+debounceHint|0 to 60000: quick messages get one answer.|De 0 a 60000: mensagens seguidas têm uma resposta.
+hooks|Outgoing webhooks|Webhooks de saída
+hooksLead|Signs the “Notify webhook” step's requests.|Assina as requisições da etapa “Notificar webhook”.
+secret|Signing secret|Segredo de assinatura
+secretHint|16 to 256 characters.|De 16 a 256 caracteres.
+other|Other settings|Outras configurações
+otherText|Kept as they are:|Mantidas como estão:
+save|Save settings|Salvar configurações
+discard|Discard changes|Descartar alterações
+dirty|● Unsaved changes|● Alterações não salvas
+same|Nothing to save.|Nada para salvar.
+saved|Settings saved.|Configurações salvas.
+`);
 
-addStrings({
-  en: {
-    "settings.title": "Settings",
-    "settings.subtitle": (name) => `How PyTake behaves for ${name}.`,
-    "settings.general": "General",
-    "settings.name": "Name",
-    "settings.timezone": "Time zone",
-    "settings.timezoneHint": "Metrics days, quiet hours and follow-up times use this zone.",
-    "settings.slug": "Slug",
-    "settings.followup": "Follow-ups",
-    "settings.followupLead": "When a customer stops answering, PyTake can nudge them automatically.",
-    "settings.followup.enabled": "Send follow-ups",
-    "settings.followup.after": "Wait before each follow-up (hours)",
-    "settings.followup.afterHint": "From 0.25 (15 minutes) to 720 hours, counted from the customer's last message.",
-    "settings.followup.attempts": "Follow-ups per conversation",
-    "settings.followup.attemptsHint": "From 1 to 10.",
-    "settings.followup.message": "Message",
-    "settings.followup.messageHint": "{{customer_name}} becomes the customer's name and {{attempt}} the follow-up number. Leave empty for the default message.",
-    "settings.followup.insert": (token) => `Insert ${token}`,
-    "settings.followup.quiet": "Quiet hours",
-    "settings.followup.quietHint": (tz) => `No follow-up is sent in this window (${tz}); it may wrap past midnight, e.g. 22:00 to 08:00. Leave both empty to send at any hour.`,
-    "settings.followup.quietFrom": "From",
-    "settings.followup.quietRange": (a, b) => `${a} to ${b}`,
-    "settings.followup.quietTo": "To",
-    "settings.followup.template": "WhatsApp template (outside the 24-hour window)",
-    "settings.followup.templateHint": "WhatsApp only accepts an approved template once the customer's last message is older than 24 hours. Leave the name empty to send no template.",
-    "settings.followup.templateName": "Template name",
-    "settings.followup.templateLanguage": "Language",
-    "settings.followup.templateComponents": "Components (JSON, optional)",
-    "settings.followup.componentsInvalid": "Components must be a JSON array or object.",
-    "settings.followup.summaryOff": "Follow-ups are off.",
-    "settings.followup.summary": (n, hours, quiet) => `Up to ${n} follow-up${n === 1 ? "" : "s"}, each ${hours} h after the customer's last message${quiet ? `, never from ${quiet}` : ""}.`,
-    "settings.ai": "AI replies",
-    "settings.aiLead": "The OpenAI-compatible endpoint used by the “AI reply” step of flows.",
-    "settings.ai.baseUrl": "Base URL",
-    "settings.ai.model": "Model",
-    "settings.ai.key": "API key",
-    "settings.ai.keyStored": (masked) => `A key is stored (${masked}). Type a new one to replace it.`,
-    "settings.ai.keyNone": "No key stored.",
-    "settings.ai.keyClear": "Remove the stored key",
-    "settings.ai.prompt": "System prompt",
-    "settings.bot": "Conversation",
-    "settings.debounce": "Wait for the customer to stop typing (ms)",
-    "settings.debounceHint": "0 to 60000. Messages sent in quick succession are answered together.",
-    "settings.webhooks": "Outgoing webhooks",
-    "settings.webhooksLead": "Signs the requests of the “Notify webhook” step.",
-    "settings.webhooks.secret": "Signing secret",
-    "settings.webhooks.secretHint": "16 to 256 characters.",
-    "settings.webhooks.stored": (masked) => `A secret is stored (${masked}). Type a new one to replace it.`,
-    "settings.webhooks.none": "No secret stored.",
-    "settings.webhooks.clear": "Remove the stored secret",
-    "settings.secretPlaceholder": "Type to replace",
-    "settings.other": "Other settings",
-    "settings.otherText": "Saving keeps these sections of tools_config exactly as they are:",
-    "settings.save": "Save settings",
-    "settings.discard": "Discard changes",
-    "settings.dirty": "Unsaved changes",
-    "settings.noChanges": "Nothing to save.",
-    "settings.saved": "Settings saved.",
-    "settings.readOnly": "Your role can read these settings but not change them.",
+const C = "tools_config.", F = `${C}followup.`;
+const obj = (v) => (v && typeof v === "object" && !Array.isArray(v) ? v : {});
+const get = (o, path) => path.split(".").reduce((x, k) => obj(x)[k], o);
+/** Sets (undefined: deletes) a dotted path, copying the objects on the way. */
+function put(o, path, v) {
+  const keys = path.split("."), last = keys.pop();
+  for (const k of keys) o = o[k] = { ...obj(o[k]) };
+  if (v === undefined) delete o[last]; else o[last] = v;
+}
+// JSON with sorted keys: compares configurations whatever their key order.
+const canon = (v) => JSON.stringify(v, (k, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort()) : x));
+// How an input's text (data-kind) becomes its value; undefined removes the key.
+const PARSE = {
+  num: (x) => (x.trim() === "" ? undefined : Number.isFinite(+x) ? +x : x.trim()),
+  trim: (x) => x.trim() || undefined,
+  raw: (x) => (x.trim() ? x : undefined),
+  json: (x) => {
+    if (!x.trim()) return undefined;
+    try { const v = JSON.parse(x); if (v && typeof v === "object") return v; } catch { /* reported below */ }
+    const message = t("set.tplBad");
+    throw new ProblemError({ status: 422, detail: message, errors: [{ field: `${F}template.components`, message }] });
   },
-  "pt-BR": {
-    "settings.title": "Configurações",
-    "settings.subtitle": (name) => `Como o PyTake funciona para ${name}.`,
-    "settings.general": "Geral",
-    "settings.name": "Nome",
-    "settings.timezone": "Fuso horário",
-    "settings.timezoneHint": "Os dias das métricas, o horário de silêncio e os follow-ups usam este fuso.",
-    "settings.slug": "Slug",
-    "settings.followup": "Follow-ups",
-    "settings.followupLead": "Quando um cliente para de responder, o PyTake pode lembrá-lo automaticamente.",
-    "settings.followup.enabled": "Enviar follow-ups",
-    "settings.followup.after": "Espera antes de cada follow-up (horas)",
-    "settings.followup.afterHint": "De 0,25 (15 minutos) a 720 horas, contadas da última mensagem do cliente.",
-    "settings.followup.attempts": "Follow-ups por conversa",
-    "settings.followup.attemptsHint": "De 1 a 10.",
-    "settings.followup.message": "Mensagem",
-    "settings.followup.messageHint": "{{customer_name}} vira o nome do cliente e {{attempt}} o número do follow-up. Deixe vazio para usar a mensagem padrão.",
-    "settings.followup.insert": (token) => `Inserir ${token}`,
-    "settings.followup.quiet": "Horário de silêncio",
-    "settings.followup.quietHint": (tz) => `Nenhum follow-up é enviado nesta janela (${tz}); ela pode passar da meia-noite, por exemplo das 22:00 às 08:00. Deixe os dois vazios para enviar a qualquer hora.`,
-    "settings.followup.quietFrom": "Das",
-    "settings.followup.quietRange": (a, b) => `${a} e ${b}`,
-    "settings.followup.quietTo": "Às",
-    "settings.followup.template": "Modelo do WhatsApp (fora da janela de 24 horas)",
-    "settings.followup.templateHint": "O WhatsApp só aceita um modelo aprovado depois de 24 horas da última mensagem do cliente. Deixe o nome vazio para não enviar modelo.",
-    "settings.followup.templateName": "Nome do modelo",
-    "settings.followup.templateLanguage": "Idioma",
-    "settings.followup.templateComponents": "Componentes (JSON, opcional)",
-    "settings.followup.componentsInvalid": "Os componentes devem ser um array ou objeto JSON.",
-    "settings.followup.summaryOff": "Os follow-ups estão desligados.",
-    "settings.followup.summary": (n, hours, quiet) => `Até ${n} follow-up${n === 1 ? "" : "s"}, cada um ${hours} h após a última mensagem do cliente${quiet ? `, nunca entre ${quiet}` : ""}.`,
-    "settings.ai": "Respostas com IA",
-    "settings.aiLead": "O endpoint compatível com OpenAI usado pela etapa “Resposta com IA” dos fluxos.",
-    "settings.ai.baseUrl": "URL base",
-    "settings.ai.model": "Modelo",
-    "settings.ai.key": "Chave da API",
-    "settings.ai.keyStored": (masked) => `Há uma chave guardada (${masked}). Digite outra para substituí-la.`,
-    "settings.ai.keyNone": "Nenhuma chave guardada.",
-    "settings.ai.keyClear": "Remover a chave guardada",
-    "settings.ai.prompt": "Prompt de sistema",
-    "settings.bot": "Conversa",
-    "settings.debounce": "Esperar o cliente parar de digitar (ms)",
-    "settings.debounceHint": "De 0 a 60000. Mensagens enviadas em sequência são respondidas juntas.",
-    "settings.webhooks": "Webhooks de saída",
-    "settings.webhooksLead": "Assina as requisições da etapa “Notificar webhook”.",
-    "settings.webhooks.secret": "Segredo de assinatura",
-    "settings.webhooks.secretHint": "De 16 a 256 caracteres.",
-    "settings.webhooks.stored": (masked) => `Há um segredo guardado (${masked}). Digite outro para substituí-lo.`,
-    "settings.webhooks.none": "Nenhum segredo guardado.",
-    "settings.webhooks.clear": "Remover o segredo guardado",
-    "settings.secretPlaceholder": "Digite para substituir",
-    "settings.other": "Outras configurações",
-    "settings.otherText": "Ao salvar, estas seções de tools_config são mantidas como estão:",
-    "settings.save": "Salvar configurações",
-    "settings.discard": "Descartar alterações",
-    "settings.dirty": "Alterações não salvas",
-    "settings.noChanges": "Nada para salvar.",
-    "settings.saved": "Configurações salvas.",
-    "settings.readOnly": "Seu perfil pode ler estas configurações, mas não alterá-las.",
-  },
-});
-
-const KNOWN = new Set(["followup", "ai", "debounce_ms", "webhooks"]);
-
-const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
-const str = (v) => (v === undefined || v === null ? "" : String(v));
-
-/** The form's state from a tenant as the API returns it. */
-function stateFrom(tenant) {
-  const cfg = isObject(tenant.tools_config) ? tenant.tools_config : {};
-  const fu = isObject(cfg.followup) ? cfg.followup : {};
-  const quiet = isObject(fu.quiet_hours) ? fu.quiet_hours : {};
-  const tpl = isObject(fu.template) ? fu.template : {};
-  const ai = isObject(cfg.ai) ? cfg.ai : {};
-  const wh = isObject(cfg.webhooks) ? cfg.webhooks : {};
-  return {
-    name: str(tenant.name),
-    timezone: str(tenant.timezone) || "UTC",
-    fuEnabled: fu.enabled === true,
-    fuAfter: str(fu.after_hours),
-    fuAttempts: str(fu.max_attempts),
-    fuMessage: str(fu.message),
-    fuQuietStart: str(quiet.start),
-    fuQuietEnd: str(quiet.end),
-    fuTplName: str(tpl.name),
-    fuTplLanguage: str(tpl.language),
-    fuTplComponents: tpl.components === undefined ? "" : JSON.stringify(tpl.components, null, 2),
-    aiBaseUrl: str(ai.base_url),
-    aiModel: str(ai.model),
-    aiKey: "",
-    aiKeyClear: false,
-    aiPrompt: str(ai.system_prompt),
-    debounce: str(cfg.debounce_ms),
-    whSecret: "",
-    whSecretClear: false,
-  };
-}
-
-function number(text) {
-  const trimmed = String(text).trim();
-  if (trimmed === "") return undefined;
-  const n = Number(trimmed);
-  return Number.isFinite(n) ? n : trimmed;
-}
-
-function setOrDelete(obj, key, value) {
-  if (value === undefined || value === "") delete obj[key];
-  else obj[key] = value;
-}
-
-function fieldError(field, message) {
-  return new ProblemError({ status: 422, code: "validation_failed", title: "Unprocessable", detail: message, errors: [{ field, message }], problems: [] });
-}
-
-/** tools_config with the form merged in; keys the form does not know are kept as they were. */
-function buildToolsConfig(state, base) {
-  const cfg = structuredClone(isObject(base) ? base : {});
-
-  const hadFollowup = isObject(cfg.followup);
-  const fu = hadFollowup ? { ...cfg.followup } : {};
-  fu.enabled = state.fuEnabled;
-  setOrDelete(fu, "after_hours", number(state.fuAfter));
-  setOrDelete(fu, "max_attempts", number(state.fuAttempts));
-  setOrDelete(fu, "message", state.fuMessage.trim() ? state.fuMessage : undefined);
-  if (state.fuQuietStart || state.fuQuietEnd) fu.quiet_hours = { start: state.fuQuietStart, end: state.fuQuietEnd };
-  else delete fu.quiet_hours;
-  if (state.fuTplName.trim()) {
-    const tpl = isObject(fu.template) ? { ...fu.template } : {};
-    tpl.name = state.fuTplName.trim();
-    setOrDelete(tpl, "language", state.fuTplLanguage.trim() || undefined);
-    if (state.fuTplComponents.trim()) {
-      let components;
-      try { components = JSON.parse(state.fuTplComponents); } catch { components = undefined; }
-      if (!Array.isArray(components) && !isObject(components)) {
-        throw fieldError("tools_config.followup.template", t("settings.followup.componentsInvalid"));
-      }
-      tpl.components = components;
-    } else {
-      delete tpl.components;
-    }
-    fu.template = tpl;
-  } else {
-    delete fu.template;
-  }
-  const followupUsed = hadFollowup || state.fuEnabled || Object.keys(fu).some((k) => k !== "enabled");
-  if (followupUsed) cfg.followup = fu;
-
-  const ai = isObject(cfg.ai) ? { ...cfg.ai } : {};
-  setOrDelete(ai, "base_url", state.aiBaseUrl.trim() || undefined);
-  setOrDelete(ai, "model", state.aiModel.trim() || undefined);
-  setOrDelete(ai, "system_prompt", state.aiPrompt.trim() ? state.aiPrompt : undefined);
-  if (state.aiKeyClear) delete ai.key;
-  else if (state.aiKey) ai.key = state.aiKey;
-  if (Object.keys(ai).length > 0 || isObject(cfg.ai) && Object.keys(cfg.ai).length === 0) cfg.ai = ai;
-  else delete cfg.ai;
-
-  setOrDelete(cfg, "debounce_ms", number(state.debounce));
-
-  const wh = isObject(cfg.webhooks) ? { ...cfg.webhooks } : {};
-  if (state.whSecretClear) delete wh.secret;
-  else if (state.whSecret) wh.secret = state.whSecret;
-  if (Object.keys(wh).length > 0) cfg.webhooks = wh;
-  else delete cfg.webhooks;
-  return cfg;
-}
-
-function canonical(value) {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (isObject(value)) return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]));
-  return value;
-}
-const same = (a, b) => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+};
 
 export default async function mount(ctx) {
-  const tenantId = ctx.params.tenantId;
-  const canWrite = ctx.can("tenant.write");
-  const header = h("div", { class: "page-header" });
-  const body = h("div", { class: "settings-body" }, loading());
+  const tid = ctx.params.tenantId, write = ctx.can("tenant.write");
+  const header = el("div.page-header"), body = h("div", loading());
   ctx.root.append(header, body);
-
-  let tenant;
+  let tenant, form, dirty = false;
   try {
-    tenant = await api("GET", `/api/v1/tenants/${tenantId}`, { signal: ctx.signal });
+    tenant = await api("GET", `/api/v1/tenants/${tid}`, { signal: ctx.signal });
   } catch (error) {
-    if (ctx.signal.aborted) return;
-    renderHeader(null);
-    body.replaceChildren(problemBox(error, { onRetry: () => ctx.navigate(location.hash) }));
+    if (!ctx.signal.aborted) body.replaceChildren(problemBox(error, { onRetry: () => ctx.navigate(location.hash) }));
     return;
   }
+  const fields = () => [...form.elements].filter((e) => e.name);
+  const read = () => Object.fromEntries(fields().map((e) => [e.name, e.type === "checkbox" ? e.checked : e.value]));
 
-  let inputs = {};
-  let form = null;
-
-  function renderHeader(current) {
-    header.replaceChildren(
-      h("div", { class: "adm-heading" },
-        h("div", { class: "adm-title-row" }, h("h1", {}, t("settings.title")),
-          current ? statusPill(current.status, t(`tenants.status.${current.status}`)) : null),
-        current ? h("p", { class: "adm-lead" }, t("settings.subtitle", current.name)) : null));
-  }
-
-  function readState() {
-    const st = {};
-    for (const [key, el] of Object.entries(inputs)) st[key] = el.type === "checkbox" ? el.checked : el.value;
-    return st;
-  }
-
-  function section(title, lead, ...children) {
-    const id = uid("sec");
-    return h("section", { class: "section adm-settings-section", "aria-labelledby": id },
-      h("h2", { id }, title),
-      lead ? h("p", { class: "adm-section-lead" }, lead) : null,
-      children);
-  }
-
-  function secretBlock({ key, clearKey, stored, label, hint, fieldName, storedText, noneText, clearText }) {
-    const input = h("input", { type: "password", autocomplete: "new-password", spellcheck: "false", placeholder: stored ? t("settings.secretPlaceholder") : "", value: "" });
-    inputs[key] = input;
-    const status = h("p", { class: "adm-secret-status", dataset: { secretStatus: key } }, stored ? storedText(stored) : noneText);
-    const parts = [field({ label, name: fieldName, input, hint }), status];
-    if (stored) {
-      const clear = h("input", { type: "checkbox", name: `${fieldName}.clear` });
-      inputs[clearKey] = clear;
-      clear.addEventListener("change", () => { input.disabled = clear.checked || !canWrite; });
-      parts.push(h("label", { class: "adm-check" }, clear, " ", clearText));
+  function build(v) {
+    const base = obj(tenant.tools_config), out = { tools_config: structuredClone(base) };
+    for (const { name, dataset: { kind } } of fields()) {
+      const x = v[name], clear = v[`${name}.clear`];
+      if (!name.startsWith(C) || name.endsWith(".clear")) continue;
+      // A secret is replaced when typed, removed when "clear" is ticked, and kept otherwise.
+      if (kind !== "secret") put(out, name, kind ? PARSE[kind](x) : x);
+      else if (x || clear) put(out, name, clear ? undefined : x);
     }
-    return h("div", { class: "adm-secret" }, parts);
+    if (!get(out, `${F}template.name`)) put(out, `${F}template`);
+    const c = out.tools_config;
+    for (const k of ["followup", "ai", "webhooks"]) {
+      for (const [n, x] of Object.entries(obj(c[k]))) if (x && typeof x === "object" && !Object.keys(x).length) delete c[k][n];
+      // Sections left empty are not written; follow-ups never set stay unset while off.
+      const n = Object.keys(obj(c[k])).length;
+      if (!n || (k === "followup" && !base.followup && !c.followup.enabled && n === 1)) delete c[k];
+    }
+    return c;
   }
 
   function render(draft) {
-    const st = { ...stateFrom(tenant), ...draft };
-    renderHeader(tenant);
-    inputs = {};
-    const cfg = isObject(tenant.tools_config) ? tenant.tools_config : {};
-    const text = (key, attrs = {}) => (inputs[key] = h("input", { type: "text", value: st[key], ...attrs }));
-    const area = (key, attrs = {}) => (inputs[key] = h("textarea", { ...attrs }, st[key]));
+    const cfg = obj(tenant.tools_config);
+    const val = (name) => { const x = draft ? draft[name] : get(tenant, name); return x && typeof x === "object" ? JSON.stringify(x, null, 2) : x ?? ""; };
+    // data-kind: how PARSE reads the input when saving.
+    const inp = (name, kind, attrs, tag = "input") => h(tag, { name, value: val(name), dataset: { kind }, ...attrs });
+    const fld = (label, name, input, hint) => field({ label: t(label), name, input, hint: hint && t(hint) });
+    const text = (label, name, kind, attrs, hint) => fld(label, name, inp(name, kind, attrs), hint);
+    const grid = (...c) => el("div.grid-form", c);
+    const check = (name, checked, label) => el("label.adm-check", h("input", { type: "checkbox", name, checked }), label);
+    const section = (title, lead, ...c) => el("section.section", h("h2", t(title)), lead && el("p.adm-lead", t(lead)), c);
+    const secret = (name, id, label, hint) => {
+      const stored = get(tenant, name), input = inp(name, "secret", { type: "password", value: "", autocomplete: "new-password" });
+      const clear = typeof stored === "string" && check(`${name}.clear`, draft?.[`${name}.clear`], t("set.clear"));
+      if (clear) clear.onchange = (e) => { input.disabled = e.target.checked || !write; };
+      return h("div", fld(label, name, input, hint), el("p.adm-sub", { dataset: { secretStatus: id } }, clear ? t("set.stored", stored) : t("set.none")), clear);
+    };
+    // A fieldset that shows one error for a group of inputs (quiet hours, template).
+    const group = (name, legend, ...c) => el("fieldset.field.adm-fieldset", { dataset: { field: F + name } }, legend && h("legend", legend), c, el("p.field-error"));
 
-    // General
-    const tz = timezoneSelect(st.timezone);
-    inputs.timezone = tz;
-    const general = section(t("settings.general"), null,
-      h("div", { class: "grid-form" },
-        field({ label: t("settings.name"), name: "name", input: text("name", { maxlength: "200", autocomplete: "off" }) }),
-        field({ label: t("settings.timezone"), name: "timezone", input: tz, hint: t("settings.timezoneHint") }),
-        h("div", { class: "field adm-readonly-field" }, h("span", { class: "adm-label" }, t("settings.slug")), h("span", { class: "mono adm-slug" }, String(tenant.slug)))));
-
-    // Follow-ups
-    const enabled = h("input", { type: "checkbox", name: "tools_config.followup.enabled", checked: st.fuEnabled, class: "adm-switch" });
-    inputs.fuEnabled = enabled;
-    const message = area("fuMessage", { rows: "3", maxlength: "4096", placeholder: DEFAULT_MESSAGE });
-    const tokens = h("div", { class: "adm-token-buttons" }, ["{{customer_name}}", "{{attempt}}"].map((token) =>
-      h("button", { class: "button button-secondary button-small", type: "button", title: t("settings.followup.insert", token), onclick: () => insertAt(message, token) }, token)));
-    const quietStart = inputs.fuQuietStart = h("input", { type: "time", value: st.fuQuietStart, name: "tools_config.followup.quiet_hours.start" });
-    const quietEnd = inputs.fuQuietEnd = h("input", { type: "time", value: st.fuQuietEnd, name: "tools_config.followup.quiet_hours.end" });
-    const quietHint = uid("hint");
-    quietStart.setAttribute("aria-describedby", quietHint);
-    const summary = h("p", { class: "adm-policy-summary", "aria-live": "polite" });
-    const templateOpen = Boolean(st.fuTplName || st.fuTplComponents);
-    const followup = section(t("settings.followup"), t("settings.followupLead"),
-      h("div", { class: "field adm-switch-field", dataset: { field: "tools_config.followup.enabled" } },
-        h("label", { class: "adm-check adm-check-strong" }, enabled, " ", t("settings.followup.enabled")),
-        h("p", { class: "field-error", "aria-live": "polite" })),
+    const tz = timezoneSelect(val("timezone"));
+    const msg = inp(`${F}message`, "raw", { rows: "3", placeholder: "Hi {{customer_name}}, are you still there? Just reply to this message and we'll carry on." }, "textarea");
+    const summary = el("p.adm-policy", { "aria-live": "polite" });
+    const followup = section("set.fu", "set.fuLead",
+      el("div.field.adm-strong", { dataset: { field: `${F}enabled` } }, check(`${F}enabled`, val(`${F}enabled`) === true, t("set.on")), el("p.field-error")),
       summary,
-      h("div", { class: "grid-form" },
-        field({ label: t("settings.followup.after"), name: "tools_config.followup.after_hours", hint: t("settings.followup.afterHint"),
-          input: text("fuAfter", { type: "number", min: "0.25", max: "720", step: "0.25", inputmode: "decimal", placeholder: "24" }) }),
-        field({ label: t("settings.followup.attempts"), name: "tools_config.followup.max_attempts", hint: t("settings.followup.attemptsHint"),
-          input: text("fuAttempts", { type: "number", min: "1", max: "10", step: "1", inputmode: "numeric", placeholder: "1" }) }),
-        h("fieldset", { class: "field adm-fieldset", dataset: { field: "tools_config.followup.quiet_hours" } },
-          h("legend", {}, t("settings.followup.quiet")),
-          h("div", { class: "adm-inline-inputs" },
-            h("label", {}, h("span", {}, t("settings.followup.quietFrom")), quietStart),
-            h("label", {}, h("span", {}, t("settings.followup.quietTo")), quietEnd)),
-          h("p", { class: "field-hint", id: quietHint }, t("settings.followup.quietHint", st.timezone.replaceAll("_", " "))),
-          h("p", { class: "field-error", "aria-live": "polite" }))),
-      h("div", { class: "adm-wide" },
-        field({ label: t("settings.followup.message"), name: "tools_config.followup.message", input: message, hint: t("settings.followup.messageHint") }),
-        tokens),
-      h("details", { class: "adm-details", open: templateOpen },
-        h("summary", {}, t("settings.followup.template")),
-        h("fieldset", { class: "field adm-fieldset adm-template", dataset: { field: "tools_config.followup.template" } },
-          h("legend", { class: "visually-hidden" }, t("settings.followup.template")),
-          h("p", { class: "field-hint" }, t("settings.followup.templateHint")),
-          h("div", { class: "grid-form" },
-            labelled(t("settings.followup.templateName"), text("fuTplName", { name: "tools_config.followup.template.name", maxlength: "512", autocomplete: "off", class: "mono" })),
-            labelled(t("settings.followup.templateLanguage"), text("fuTplLanguage", { name: "tools_config.followup.template.language", maxlength: "8", placeholder: "pt_BR", class: "mono" }))),
-          labelled(t("settings.followup.templateComponents"), area("fuTplComponents", { name: "tools_config.followup.template.components", rows: "4", class: "mono", spellcheck: "false", placeholder: '[{"type": "body", "parameters": [{"type": "text", "text": "{{customer_name}}"}]}]' })),
-          h("p", { class: "field-error", "aria-live": "polite" }))));
-    const updateSummary = () => {
-      summary.textContent = enabled.checked
-        ? t("settings.followup.summary", Number(inputs.fuAttempts.value) || 1, inputs.fuAfter.value || "24",
-          quietStart.value && quietEnd.value ? t("settings.followup.quietRange", quietStart.value, quietEnd.value) : "")
-        : t("settings.followup.summaryOff");
-      followup.classList.toggle("adm-off", !enabled.checked);
+      grid(text("set.after", `${F}after_hours`, "num", { type: "number", step: "0.25", placeholder: "24" }, "set.afterHint"),
+        text("set.tries", `${F}max_attempts`, "num", { type: "number", placeholder: "1" }, "set.triesHint"),
+        group("quiet_hours", t("set.quiet"), el("div.adm-row", ...["start", "end"].map((k, i) => h("label", t(i ? "set.to" : "set.from"), inp(`${F}quiet_hours.${k}`, "trim", { type: "time" })))),
+          el("p.field-hint", t("set.quietHint", tz.value.replaceAll("_", " "))))),
+      el("div.adm-gap", fld("set.msg", `${F}message`, msg, "set.msgHint"),
+        el("div.adm-row.adm-gap", ["{{customer_name}}", "{{attempt}}"].map((tok) => btn(tok, () => {
+          msg.setRangeText(tok, msg.selectionStart, msg.selectionEnd, "end");
+          msg.focus();
+          msg.dispatchEvent(new Event("input", { bubbles: true }));
+        }, "button-secondary button-small mono")))),
+      el("details.adm-gap", { open: Boolean(val(`${F}template.name`) || val(`${F}template.components`)) }, h("summary", t("set.tpl")),
+        group("template", null, el("p.field-hint", t("set.tplHint")),
+          grid(text("set.tplName", `${F}template.name`, "trim", { class: "mono" }), text("set.tplLang", `${F}template.language`, "trim", { class: "mono", placeholder: "pt_BR" })),
+          fld("set.tplComp", `${F}template.components`, inp(`${F}template.components`, "json", { rows: "4", class: "mono", placeholder: '[{"type": "body", "parameters": […]}]' }, "textarea")))));
+
+    const others = Object.keys(cfg).filter((k) => !["followup", "ai", "debounce_ms", "webhooks"].includes(k)).sort();
+    const state = el("span.adm-dirty", { "aria-live": "polite" });
+    const save = el("button.button.button-primary", { "data-write": "", dataset: { action: "save-settings" } }, t("set.save"));
+    const discard = btn(t("set.discard"), () => { dirty = false; render(); }, "button-secondary");
+    const slot = h("div");
+    form = el("form.adm-settings-form", { novalidate: true }, write ? null : el("p.adm-readonly", t("admin.readOnly")), slot,
+      section("set.general", null, grid(text("admin.name", "name"), fld("admin.timezone", "timezone", tz, "admin.tzHint"),
+        el("div.field", h("label", t("admin.slug")), el("span.mono.adm-slug", String(tenant.slug))))),
+      followup,
+      section("set.ai", "set.aiLead",
+        grid(text("set.url", `${C}ai.base_url`, "trim", { type: "url", placeholder: "https://api.openai.com/v1" }), text("set.model", `${C}ai.model`, "trim", { placeholder: "gpt-4o-mini" }),
+          secret(`${C}ai.key`, "aiKey", "set.key")),
+        el("div.adm-gap", fld("set.prompt", `${C}ai.system_prompt`, inp(`${C}ai.system_prompt`, "raw", { rows: "4" }, "textarea")))),
+      el("div.adm-pair",
+        section("set.bot", null, text("set.debounce", `${C}debounce_ms`, "num", { type: "number", step: "100", placeholder: "0" }, "set.debounceHint")),
+        section("set.hooks", "set.hooksLead", secret(`${C}webhooks.secret`, "whSecret", "set.secret", "set.secretHint"))),
+      others.length ? section("set.other", null, h("p", t("set.otherText"), " ", others.map((k, i) => [i ? ", " : "", h("code", k)]))) : null,
+      write && el("div.adm-savebar", state, discard, save));
+
+    const update = () => {
+      const v = read(), [qs, qe] = [v[`${F}quiet_hours.start`], v[`${F}quiet_hours.end`]];
+      discard.hidden = !dirty;
+      state.textContent = dirty ? t("set.dirty") : "";
+      summary.textContent = v[`${F}enabled`] ? t("set.summary", +v[`${F}max_attempts`] || 1, v[`${F}after_hours`] || 24, qs && qe ? t("set.never", qs, qe) : "") : t("set.off");
+      followup.classList.toggle("adm-off", !v[`${F}enabled`]);
     };
+    form.oninput = form.onchange = () => { dirty = true; update(); };
+    update();
+    if (!write) for (const e of form.querySelectorAll("input, select, textarea, button")) e.disabled = true;
 
-    // AI
-    const ai = isObject(cfg.ai) ? cfg.ai : {};
-    const aiSection = section(t("settings.ai"), t("settings.aiLead"),
-      h("div", { class: "grid-form" },
-        field({ label: t("settings.ai.baseUrl"), name: "tools_config.ai.base_url", input: text("aiBaseUrl", { type: "url", placeholder: "https://api.openai.com/v1", autocomplete: "off", spellcheck: "false" }) }),
-        field({ label: t("settings.ai.model"), name: "tools_config.ai.model", input: text("aiModel", { placeholder: "gpt-4o-mini", autocomplete: "off", spellcheck: "false" }) }),
-        secretBlock({ key: "aiKey", clearKey: "aiKeyClear", stored: typeof ai.key === "string" ? ai.key : null, label: t("settings.ai.key"),
-          fieldName: "tools_config.ai.key", storedText: (m) => t("settings.ai.keyStored", m), noneText: t("settings.ai.keyNone"), clearText: t("settings.ai.keyClear") })),
-      h("div", { class: "adm-wide" },
-        field({ label: t("settings.ai.prompt"), name: "tools_config.ai.system_prompt", input: area("aiPrompt", { rows: "4", maxlength: "8000" }) })));
-
-    // Conversation + webhooks
-    const wh = isObject(cfg.webhooks) ? cfg.webhooks : {};
-    const bot = section(t("settings.bot"), null,
-      h("div", { class: "grid-form" },
-        field({ label: t("settings.debounce"), name: "tools_config.debounce_ms", hint: t("settings.debounceHint"),
-          input: text("debounce", { type: "number", min: "0", max: "60000", step: "100", inputmode: "numeric", placeholder: "0" }) })));
-    const hooks = section(t("settings.webhooks"), t("settings.webhooksLead"),
-      h("div", { class: "grid-form" },
-        secretBlock({ key: "whSecret", clearKey: "whSecretClear", stored: typeof wh.secret === "string" ? wh.secret : null, label: t("settings.webhooks.secret"),
-          hint: t("settings.webhooks.secretHint"), fieldName: "tools_config.webhooks.secret", storedText: (m) => t("settings.webhooks.stored", m),
-          noneText: t("settings.webhooks.none"), clearText: t("settings.webhooks.clear") })));
-
-    const others = Object.keys(cfg).filter((k) => !KNOWN.has(k)).sort();
-    const other = others.length ? section(t("settings.other"), null,
-      h("p", { class: "adm-section-lead" }, t("settings.otherText"), " ", others.map((k, i) => [i ? ", " : "", h("code", {}, k)]))) : null;
-
-    const slot = h("div", { class: "adm-form-problem" });
-    const state = h("span", { class: "adm-dirty", "aria-live": "polite" });
-    const saveButton = h("button", { class: "button button-primary", type: "submit", "data-write": "", dataset: { action: "save-settings" } }, t("settings.save"));
-    const discard = h("button", { class: "button button-secondary", type: "button", onclick: () => { render(stateFrom(tenant)); } }, t("settings.discard"));
-    const bar = canWrite ? h("div", { class: "adm-savebar" }, state, discard, saveButton) : null;
-
-    form = h("form", { class: "adm-settings-form", novalidate: true },
-      canWrite ? null : h("p", { class: "adm-note adm-readonly" }, t("settings.readOnly")),
-      slot, general, followup, aiSection, h("div", { class: "adm-settings-pair" }, bot, hooks), other, bar);
-
-    const setDirty = (value) => {
-      discard.hidden = !value;
-      state.textContent = value ? t("settings.dirty") : "";
-      state.classList.toggle("adm-dirty-on", value);
-      if (bar) bar.classList.toggle("adm-savebar-dirty", value);
-    };
-    setDirty(!same(st, stateFrom(tenant)));
-    form.addEventListener("input", () => { setDirty(true); updateSummary(); });
-    form.addEventListener("change", () => { setDirty(true); updateSummary(); });
-    updateSummary();
-
-    if (!canWrite) for (const el of form.querySelectorAll("input, select, textarea, .adm-token-buttons button")) el.disabled = true;
-
-    form.addEventListener("submit", async (event) => {
+    form.onsubmit = async (event) => {
       event.preventDefault();
-      if (!canWrite || saveButton.disabled) return;
+      if (!write || save.disabled) return;
       slot.replaceChildren();
-      const current = readState();
-      const patch = {};
+      const v = read(), patch = {};
       try {
-        if (current.name.trim() !== tenant.name) patch.name = current.name.trim();
-        if (current.timezone !== tenant.timezone) patch.timezone = current.timezone;
-        const next = buildToolsConfig(current, tenant.tools_config);
-        if (!same(next, tenant.tools_config)) patch.tools_config = next;
+        if (v.name.trim() !== tenant.name) patch.name = v.name.trim();
+        if (v.timezone !== tenant.timezone) patch.timezone = v.timezone;
+        const next = build(v);
+        if (canon(next) !== canon(tenant.tools_config)) patch.tools_config = next;
       } catch (error) {
-        showFormError(form, slot, error);
-        return;
+        return showFormError(form, slot, error);
       }
-      if (Object.keys(patch).length === 0) {
+      if (!Object.keys(patch).length) {
         markFieldErrors(form, null);
-        toast(t("settings.noChanges"));
-        setDirty(false);
-        return;
+        toast(t("set.same"));
+        dirty = false;
+        return update();
       }
-      saveButton.disabled = true;
-      saveButton.setAttribute("aria-busy", "true");
+      save.disabled = true;
+      save.setAttribute("aria-busy", "true");
       try {
-        tenant = await ctx.busy(api("PATCH", `/api/v1/tenants/${tenantId}`, { body: patch }));
-        toast(t("settings.saved"));
-        render(stateFrom(tenant));
+        tenant = await ctx.busy(api("PATCH", `/api/v1/tenants/${tid}`, { body: patch }));
+        toast(t("set.saved"));
+        dirty = false;
+        render();
         if (patch.name || patch.timezone) await ctx.refreshTenants();
       } catch (error) {
-        saveButton.disabled = false;
-        saveButton.removeAttribute("aria-busy");
+        save.disabled = false;
+        save.removeAttribute("aria-busy");
         showFormError(form, slot, error);
       }
-    });
-
+    };
+    header.replaceChildren(el("div.adm-heading", el("div.adm-row", h("h1", t("nav.settings")), pill(tenant.status, t(`admin.${tenant.status}`))),
+      el("p.adm-lead", t("set.lead", tenant.name))));
     body.replaceChildren(form);
   }
 
-  render(stateFrom(tenant));
-  ctx.keepOnLanguageChange(() => render(readState()));
-  ctx.setTitle(`${t("settings.title")} · ${tenant.name}`);
-}
-
-function labelled(label, input) {
-  input.id = input.id || uid("f");
-  return h("div", { class: "adm-sub-field" }, h("label", { for: input.id }, label), input);
-}
-
-function insertAt(textarea, token) {
-  if (textarea.disabled) return;
-  const start = textarea.selectionStart ?? textarea.value.length;
-  const end = textarea.selectionEnd ?? start;
-  textarea.setRangeText(token, start, end, "end");
-  textarea.focus();
-  textarea.dispatchEvent(new Event("input", { bubbles: true }));
+  render();
+  ctx.keepOnLanguageChange(() => render(read()));
+  ctx.setTitle(`${t("nav.settings")} · ${tenant.name}`);
 }
