@@ -1,303 +1,177 @@
-// Flow builder: what the editor knows about flows. Node types (outcomes, defaults, the form
-// schema of their config), node geometry, summaries, ids, layout and import parsing.
+// Flow builder model: node types (glyph, outcomes, default config, form schema: JSON schema plus
+// x-multiline, x-variable, x-show…), summaries, ids, layout, import and export.
 
-import { t } from "../lib/i18n.js";
+import { h } from "../lib/dom.js";
+import { T } from "./builder-strings.js";
 
-export const NODE_W = 208;
-export const NODE_H = 68;
+// UI pieces shared with the flows list.
+export const WRITE = { "data-write": "" };
+export const div = (cls, ...kids) => h("div", { class: cls }, ...kids);
+export const btn = (label, onclick, cls = "button-secondary", attrs) => h("button", { type: "button", class: `button button-small ${cls}`, onclick, ...attrs }, label);
+export const chip = (text, kind, attrs) => h("span", { class: ["status", kind && `status-${kind}`], ...attrs }, text);
+/** A <select> of [value, label] pairs (falsy ones skipped); calls onchange(value). */
+export function select(pairs, value, onchange, attrs) {
+	const el = h("select", { ...attrs, onchange: () => onchange(el.value) }, pairs.filter(Boolean).map(([v, label]) => h("option", { value: v }, label)));
+	el.value = value ?? "";
+	return el;
+}
 
-/** Variables every conversation has (FlowValidator.builtInVariables). */
-export const BUILTIN_VARIABLES = ["customer_name", "customer_phone", "last_message"];
+export const NODE_W = 208, NODE_H = 68;
+const str = (maxLength, more) => ({ type: "string", maxLength, ...more });
+const text = str(4096, { "x-multiline": true });
+const vari = str(64, { "x-variable": true });
+const int = (minimum, maximum) => ({ type: "integer", minimum, maximum });
+const obj = (properties, required) => ({ type: "object", required, properties });
+const unary = op => op === "is_set" || op === "is_empty";
 
-const OPERATORS = ["equals", "not_equals", "contains", "starts_with", "matches_regex", "greater_than", "less_than", "is_set", "is_empty"];
-
-// Config schemas of the built-in node types, in the same JSON-schema dialect as module manifests
-// (plus x-multiline, x-variable, x-show for the form).
+// type: [glyph, outcomes, default config, config schema]
 const TYPES = {
-  start: { glyph: "▶", outcomes: ["next"], config: {} },
-  send_message: {
-    glyph: "✉", outcomes: ["next"], config: { text: "" },
-    schema: { type: "object", required: ["text"], properties: { text: { type: "string", maxLength: 4096, "x-multiline": true } } },
-  },
-  ask: {
-    glyph: "?", outcomes: ["next"], config: { question: "", variable: "", validation: "text" },
-    schema: {
-      type: "object", required: ["question", "variable"],
-      properties: {
-        question: { type: "string", maxLength: 4096, "x-multiline": true },
-        variable: { type: "string", maxLength: 64, "x-variable": true },
-        validation: { type: "string", enum: ["text", "number", "email", "choice"] },
-        choices: { type: "array", maxItems: 10, items: { type: "string", maxLength: 24 }, "x-show": (c) => c.validation === "choice" },
-        retry_message: { type: "string", maxLength: 4096 },
-      },
-    },
-  },
-  condition: {
-    glyph: "◆", outcomes: ["true", "false"], config: { variable: "", operator: "equals", value: "" },
-    schema: {
-      type: "object", required: ["variable", "operator"],
-      properties: {
-        variable: { type: "string", maxLength: 64, "x-variable": true },
-        operator: { type: "string", enum: OPERATORS },
-        value: { type: "string", "x-scalar": true, "x-show": (c) => c.operator !== "is_set" && c.operator !== "is_empty" },
-      },
-    },
-  },
-  set_variable: {
-    glyph: "=", outcomes: ["next"], config: { variable: "", value: "" },
-    schema: {
-      type: "object", required: ["variable", "value"],
-      properties: { variable: { type: "string", maxLength: 64, "x-variable": true }, value: {} },
-    },
-  },
-  module: { glyph: "⚙", outcomes: ["success", "error"], config: {} },
-  handoff: {
-    glyph: "☎", outcomes: ["next"], config: {},
-    schema: {
-      type: "object",
-      properties: { message: { type: "string", maxLength: 4096, "x-multiline": true }, assignee_id: { type: "string", "x-assignee": true } },
-    },
-  },
-  wait: {
-    glyph: "◷", outcomes: ["next"], config: { seconds: 60 },
-    schema: { type: "object", required: ["seconds"], properties: { seconds: { type: "integer", minimum: 1, maximum: 86400 } } },
-  },
-  end: { glyph: "■", outcomes: [], config: {} },
+	start: ["▶", ["next"], {}],
+	send_message: ["✉", ["next"], { text: "" }, obj({ text }, ["text"])],
+	ask: ["?", ["next"], { question: "", variable: "", validation: "text" }, obj({
+		question: text, variable: vari,
+		validation: { type: "string", enum: ["text", "number", "email", "choice"] },
+		choices: { type: "array", maxItems: 10, items: str(24), "x-show": c => c.validation === "choice" },
+		retry_message: str(4096),
+	}, ["question", "variable"])],
+	condition: ["◆", ["true", "false"], { variable: "", operator: "equals", value: "" }, obj({
+		variable: vari,
+		operator: { type: "string", enum: ["equals", "not_equals", "contains", "starts_with", "matches_regex", "greater_than", "less_than", "is_set", "is_empty"] },
+		value: { type: "string", "x-show": c => !unary(c.operator) },
+	}, ["variable", "operator"])],
+	set_variable: ["=", ["next"], { variable: "", value: "" }, obj({ variable: vari, value: {} }, ["variable", "value"])],
+	handoff: ["☎", ["next"], {}, obj({ message: text, assignee_id: { type: "string", "x-assignee": true } })],
+	wait: ["◷", ["next"], { seconds: 60 }, obj({ seconds: int(1, 86400) }, ["seconds"])],
+	end: ["■", [], {}],
+	module: ["⚙", ["success", "error"], {}],
 };
+export const BUILTIN_TYPES = Object.keys(TYPES).slice(0, -1);
 
-export const BUILTIN_TYPES = ["start", "send_message", "ask", "condition", "set_variable", "handoff", "wait", "end"];
+export const isKnownType = type => Object.hasOwn(TYPES, type);
+const info = type => (isKnownType(type) ? TYPES[type] : ["•", [], {}]);
+export const glyphOf = type => info(type)[0];
+export const outcomesOf = node => info(node.type)[1];
+export const typeClass = type => `type-${isKnownType(type) ? type : "unknown"}`;
 
-export function isKnownType(type) {
-  return Object.prototype.hasOwnProperty.call(TYPES, type);
-}
-
-export function glyphOf(type) {
-  return isKnownType(type) ? TYPES[type].glyph : "•";
-}
-
-/** The outcomes a node can connect (a handoff's `next` is optional, an end has none). */
-export function outcomesOf(node) {
-  return isKnownType(node.type) ? TYPES[node.type].outcomes : [];
-}
-
-/** The form schema of a node's config; module nodes get the common module options. */
 export function configSchema(node, modules) {
-  if (node.type === "module") {
-    const manifest = modules.get(node.config && node.config.module);
-    return {
-      type: "object", required: ["module"],
-      properties: {
-        module: { type: "string", enum: [...modules.keys()], "x-onchange": (c) => { c.with = defaultConfig("module", c.module, modules).with; } },
-        with: manifest ? manifest.with || { type: "object" } : { type: "object", properties: {} },
-        save_as: { type: "string", maxLength: 64, "x-identifier": true },
-        timeout_ms: { type: "integer", minimum: 100, maximum: 300000 },
-        retry: { type: "object", properties: { attempts: { type: "integer", minimum: 1, maximum: 5 }, delay_ms: { type: "integer", minimum: 0, maximum: 60000 } } },
-      },
-    };
-  }
-  return isKnownType(node.type) ? TYPES[node.type].schema || null : null;
+	if (node.type !== "module") return info(node.type)[3] || null;
+	const m = modules.get(node.config && node.config.module);
+	return obj({
+		module: { type: "string", enum: [...modules.keys()], "x-onchange": c => { c.with = defaultConfig("module", c.module, modules).with; } },
+		with: (m && m.with) || obj({}),
+		save_as: str(64, { "x-identifier": true }),
+		timeout_ms: int(100, 300000),
+		retry: obj({ attempts: int(1, 5), delay_ms: int(0, 60000) }),
+	}, ["module"]);
 }
 
-/** A fresh config for a new node of `type` (module nodes: `module` names the module). */
+/** A new node's config (a module's: the first value of each required enum). */
 export function defaultConfig(type, module, modules) {
-  if (type === "module") {
-    const manifest = modules.get(module);
-    const w = {};
-    const schema = manifest && manifest.with;
-    for (const key of (schema && schema.required) || []) {
-      const prop = schema.properties && schema.properties[key];
-      if (prop && Array.isArray(prop.enum) && prop.enum.length) w[key] = prop.enum[0];
-    }
-    return { module, with: w };
-  }
-  return structuredClone(isKnownType(type) ? TYPES[type].config : {});
+	if (type !== "module") return structuredClone(info(type)[2]);
+	const s = (modules.get(module) || {}).with || {};
+	const w = {};
+	for (const k of s.required || []) {
+		const e = s.properties && s.properties[k] && s.properties[k].enum;
+		if (Array.isArray(e) && e.length) w[k] = e[0];
+	}
+	return { module, with: w };
 }
 
-export function typeLabel(node) {
-  if (node.type === "module" && node.config && node.config.module) return String(node.config.module);
-  const key = `builder.type.${node.type}`;
-  const label = t(key);
-  return label === key ? String(node.type) : label;
+export function typeLabel(n) {
+	if (n.type === "module" && n.config && n.config.module) return String(n.config.module);
+	return isKnownType(n.type) ? T(`type.${n.type}`) : String(n.type);
 }
 
-function text(value) {
-  if (value === undefined || value === null) return "";
-  return typeof value === "string" ? value : JSON.stringify(value);
+export const truncate = (s, max) => (s = String(s).replace(/\s+/g, " ")).length > max ? `${s.slice(0, max - 1)}…` : s;
+export const nodeName = n => `${n.id} · ${truncate(typeLabel(n), 18)}`;
+
+const txt = v => (v == null ? "" : typeof v === "string" ? v : JSON.stringify(v));
+
+function seconds(n) {
+	n = Number(n) || 0;
+	if (n >= 3600 && n % 60 === 0) return `${Math.floor(n / 3600)} h${n % 3600 ? ` ${(n % 3600) / 60} min` : ""}`;
+	return n >= 60 && n % 60 === 0 ? `${n / 60} min` : `${n} s`;
 }
 
-export function formatSeconds(n) {
-  n = Number(n) || 0;
-  if (n >= 3600 && n % 60 === 0) return `${Math.floor(n / 3600)} h${n % 3600 ? ` ${(n % 3600) / 60} min` : ""}`;
-  if (n >= 60 && n % 60 === 0) return `${n / 60} min`;
-  return `${n} s`;
+export function summaryOf(n) {
+	const c = n.config || {}, w = c.with || {}, none = T("sum.empty");
+	switch (n.type) {
+		case "start": case "end": return T(`sum.${n.type}`);
+		case "send_message": return txt(c.text) || none;
+		case "ask": return c.question ? txt(c.question) + (c.variable ? ` → ${c.variable}` : "") : none;
+		case "condition": return c.variable ? `${c.variable} ${String(c.operator || "").replace(/_/g, " ")} ${unary(c.operator) ? "" : txt(c.value)}`.trim() : none;
+		case "set_variable": return c.variable ? `${c.variable} = ${txt(c.value)}` : none;
+		case "module": return (w.url ? `${w.method ? `${w.method} ` : ""}${w.url}` : w.operation ? `${w.operation}${w.key ? ` ${txt(w.key)}` : ""}` : txt(w.prompt))
+			|| (c.save_as ? `→ ${c.save_as}` : T("sum.module"));
+		case "handoff": return txt(c.message) || T("sum.handoff");
+		case "wait": return seconds(c.seconds);
+	}
+	return T("sum.unknown");
 }
 
-/** One line saying what a node does, for the canvas. */
-export function summaryOf(node) {
-  const c = node.config || {};
-  switch (node.type) {
-    case "start": return t("builder.sum.start");
-    case "send_message": return text(c.text) || t("builder.sum.empty");
-    case "ask": return c.question ? `${text(c.question)}${c.variable ? ` → ${c.variable}` : ""}` : t("builder.sum.empty");
-    case "condition": return c.variable ? `${c.variable} ${String(c.operator || "").replace(/_/g, " ")} ${c.operator === "is_set" || c.operator === "is_empty" ? "" : text(c.value)}`.trim() : t("builder.sum.empty");
-    case "set_variable": return c.variable ? `${c.variable} = ${text(c.value)}` : t("builder.sum.empty");
-    case "module": {
-      const w = c.with || {};
-      const main = w.url ? `${w.method ? `${w.method} ` : ""}${w.url}` : w.operation ? `${w.operation}${w.key ? ` ${text(w.key)}` : ""}` : w.prompt ? text(w.prompt) : "";
-      return main || (c.save_as ? `→ ${c.save_as}` : t("builder.sum.module"));
-    }
-    case "handoff": return text(c.message) || t("builder.sum.handoff");
-    case "wait": return formatSeconds(c.seconds);
-    case "end": return t("builder.sum.end");
-    default: return t("builder.sum.unknown");
-  }
-}
-
-export function truncate(s, max) {
-  s = String(s).replace(/\s+/g, " ");
-  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
-}
-
-export const ID_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
-export const IDENT_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-
-/** An unused node id derived from `base` (a type or module name). */
+/** An unused id from `base` (a type or module name), added to `taken`. */
 export function newId(taken, base) {
-  const stem = String(base).replace(/[^A-Za-z0-9_]/g, "_").slice(0, 50) || "node";
-  for (let i = 1; ; i++) {
-    const id = `${stem}_${i}`;
-    if (!taken.has(id)) { taken.add(id); return id; }
-  }
+	const stem = String(base).replace(/\W/g, "_").slice(0, 50) || "node";
+	for (let i = 1; ; i++) if (!taken.has(`${stem}_${i}`)) { taken.add(`${stem}_${i}`); return `${stem}_${i}`; }
 }
 
-/** Variables the flow can set anywhere, plus the built-in ones (for datalists). */
+/** Variables set anywhere in the flow, and the built-in ones (FlowValidator.builtInVariables). */
 export function knownVariables(def) {
-  const names = new Set(BUILTIN_VARIABLES);
-  for (const n of def.nodes) {
-    const c = n.config || {};
-    if ((n.type === "ask" || n.type === "set_variable") && typeof c.variable === "string" && c.variable) names.add(c.variable);
-    if (n.type === "module" && typeof c.save_as === "string" && c.save_as) names.add(c.save_as);
-  }
-  return [...names].sort();
+	const names = new Set(["customer_name", "customer_phone", "last_message"]);
+	for (const { type, config: c } of def.nodes) {
+		const v = c && (type === "ask" || type === "set_variable" ? c.variable : type === "module" ? c.save_as : "");
+		if (v && typeof v === "string") names.add(v);
+	}
+	return [...names].sort();
 }
 
-/**
- * Layered layout: each node one column right of its furthest parent (longest path from the start,
- * loops ignored), nodes the start does not reach in a last column. With `onlyMissing`, nodes that
- * already have a position keep it.
- */
+const isPos = p => p && Number.isFinite(p.x) && Number.isFinite(p.y);
+
+/** Columns by distance from the start (unreached nodes last); with onlyMissing, positions are kept. */
 export function layout(def, onlyMissing) {
-  const next = new Map();
-  for (const e of def.edges) {
-    if (!next.has(e.from)) next.set(e.from, []);
-    next.get(e.from).push(e.to);
-  }
-  const ids = new Set(def.nodes.map((n) => n.id));
-  const start = def.nodes.find((n) => n.type === "start") || def.nodes[0];
-  // Depth-first from the start: reverse post-order is a topological order once back edges are dropped.
-  const order = [];
-  const state = new Map(); // 1 on the stack, 2 done
-  const back = new Set();
-  if (start) {
-    const stack = [[start.id, 0]];
-    state.set(start.id, 1);
-    while (stack.length) {
-      const top = stack[stack.length - 1];
-      const kids = next.get(top[0]) || [];
-      if (top[1] < kids.length) {
-        const to = kids[top[1]++];
-        if (!ids.has(to)) continue;
-        if (state.get(to) === 1) back.add(`${top[0]}\u0000${to}`);
-        else if (!state.has(to)) { state.set(to, 1); stack.push([to, 0]); }
-      } else {
-        state.set(top[0], 2);
-        order.push(top[0]);
-        stack.pop();
-      }
-    }
-  }
-  const depth = new Map();
-  if (start) depth.set(start.id, 0);
-  for (const id of order.reverse()) {
-    for (const to of next.get(id) || []) {
-      if (!ids.has(to) || back.has(`${id}\u0000${to}`)) continue;
-      depth.set(to, Math.max(depth.get(to) ?? 0, depth.get(id) + 1));
-    }
-  }
-  const loose = depth.size ? Math.max(...depth.values()) + 1 : 0;
-  const rows = new Map();
-  for (const n of def.nodes) {
-    if (!depth.has(n.id)) depth.set(n.id, loose);
-    const d = depth.get(n.id);
-    const row = rows.get(d) || 0;
-    rows.set(d, row + 1);
-    if (onlyMissing && n.position && Number.isFinite(n.position.x) && Number.isFinite(n.position.y)) continue;
-    n.position = { x: d * (NODE_W + 72), y: row * (NODE_H + 44) };
-  }
+	const start = def.nodes.find(n => n.type === "start") || def.nodes[0], queue = start ? [start.id] : [];
+	const depth = new Map(queue.map(id => [id, 0])), rows = new Map();
+	for (const id of queue) for (const e of def.edges) if (e.from === id && !depth.has(e.to)) { depth.set(e.to, depth.get(id) + 1); queue.push(e.to); }
+	const loose = Math.max(-1, ...depth.values()) + 1;
+	for (const n of def.nodes) {
+		const d = depth.get(n.id) ?? loose, row = rows.get(d) || 0;
+		rows.set(d, row + 1);
+		if (!onlyMissing || !isPos(n.position)) n.position = { x: d * (NODE_W + 72), y: row * (NODE_H + 44) };
+	}
 }
 
 /**
- * Reads an imported file: an export of this builder ({format, name, trigger, definition,
- * test_cases}), a Flow or FlowVersion from the API, or a bare {nodes, edges}. Throws on anything else.
+ * Reads an imported file: a builder export ({format, name, trigger, definition, test_cases}), a
+ * Flow or FlowVersion from the API, or a bare {nodes, edges}. Throws on anything else.
  */
-export function parseImport(textContent) {
-  let data;
-  try { data = JSON.parse(textContent); } catch { throw new Error(t("builder.import.notJson")); }
-  if (!data || typeof data !== "object") throw new Error(t("builder.import.notFlow"));
-  const definition = Array.isArray(data.nodes) ? data : data.definition;
-  if (!definition || !Array.isArray(definition.nodes) || !Array.isArray(definition.edges)) throw new Error(t("builder.import.notFlow"));
-  for (const n of definition.nodes) {
-    if (!n || typeof n.id !== "string" || typeof n.type !== "string") throw new Error(t("builder.import.notFlow"));
-  }
-  for (const e of definition.edges) {
-    if (!e || typeof e.from !== "string" || typeof e.to !== "string" || typeof e.outcome !== "string") throw new Error(t("builder.import.notFlow"));
-  }
-  const clean = {
-    nodes: definition.nodes.map((n) => {
-      const node = { id: n.id, type: n.type, config: n.config && typeof n.config === "object" ? n.config : {} };
-      if (n.position && Number.isFinite(n.position.x) && Number.isFinite(n.position.y)) node.position = { x: n.position.x, y: n.position.y };
-      return node;
-    }),
-    edges: definition.edges.map((e) => ({ from: e.from, outcome: e.outcome, to: e.to })),
-  };
-  layout(clean, true);
-  return {
-    name: typeof data.name === "string" && data.name.trim() ? data.name.trim().slice(0, 200) : null,
-    trigger: data.trigger && typeof data.trigger === "object" && typeof data.trigger.type === "string" ? data.trigger : null,
-    definition: clean,
-    test_cases: Array.isArray(data.test_cases) ? data.test_cases.filter((c) => c && typeof c === "object") : null,
-  };
+export function parseImport(json) {
+	let d;
+	try { d = JSON.parse(json); } catch { throw new Error(T("imp.notJson")); }
+	const def = d && (Array.isArray(d.nodes) ? d : d.definition);
+	const s = v => typeof v === "string";
+	if (!def || !Array.isArray(def.nodes) || !Array.isArray(def.edges) || !def.nodes.every(n => n && s(n.id) && s(n.type))
+		|| !def.edges.every(e => e && s(e.from) && s(e.to) && s(e.outcome))) throw new Error(T("imp.notFlow"));
+	const clean = {
+		nodes: def.nodes.map(n => ({
+			id: n.id, type: n.type, config: n.config && typeof n.config === "object" ? n.config : {},
+			...(isPos(n.position) && { position: { x: n.position.x, y: n.position.y } }),
+		})),
+		edges: def.edges.map(e => ({ from: e.from, outcome: e.outcome, to: e.to })),
+	};
+	layout(clean, true);
+	const tr = d.trigger;
+	return {
+		name: s(d.name) && d.name.trim() ? d.name.trim().slice(0, 200) : null,
+		trigger: tr && typeof tr === "object" && s(tr.type) ? tr : null,
+		definition: clean,
+		test_cases: Array.isArray(d.test_cases) ? d.test_cases.filter(c => c && typeof c === "object") : null,
+	};
 }
 
-/** The JSON a builder export holds. */
-export function exportDoc(doc) {
-  return { format: "pytake.flow", format_version: 1, name: doc.name, trigger: doc.trigger, definition: doc.definition, test_cases: doc.test_cases };
-}
-
-/** Downloads `data` as a JSON file (Blob + object URL). */
-export function downloadJSON(data, filename) {
-  const blob = new Blob([JSON.stringify(data, null, 2)], { type: "application/json" });
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = filename;
-  a.hidden = true;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
-export function fileSlug(name) {
-  return (String(name || "flow").normalize("NFKD").replace(/[^\w-]+/g, "-").replace(/^-+|-+$/g, "").toLowerCase() || "flow").slice(0, 60);
-}
-
-/** Reads a File as text. */
-export function readFile(file) {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result));
-    reader.onerror = () => reject(reader.error);
-    reader.readAsText(file);
-  });
+export function exportFlow(f) {
+	const data = { format: "pytake.flow", format_version: 1, name: f.name, trigger: f.trigger, definition: f.definition, test_cases: f.test_cases || [] };
+	const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+	const slug = String(f.name || "flow").normalize("NFKD").replace(/[^\w-]+/g, "-").replace(/^-+|-+$/g, "").toLowerCase().slice(0, 60);
+	Object.assign(document.createElement("a"), { href: url, download: `${slug || "flow"}.flow.json` }).click();
+	setTimeout(() => URL.revokeObjectURL(url), 1000);
 }

@@ -1,353 +1,397 @@
-// Flow builder: the problems list, the simulator (a chat with the draft or a published version,
-// highlighting the path taken), the test-case editor with its runs, and the version history.
+// Flow builder side panels: the inspector, with forms built from JSON schemas (module manifests,
+// node configs); problems; the simulator; test cases; versions.
 
-import { h, formatDateTime } from "../lib/dom.js";
-import { t, lang } from "../lib/i18n.js";
-import { errorText, problemBox, loading, empty, toast } from "../lib/ui.js";
-import { typeLabel, glyphOf, truncate } from "./builder-model.js";
+import { h, uid, replace, formatDateTime } from "../lib/dom.js";
+import { t, has, lang } from "../lib/i18n.js";
+import { field, errorText, problemBox, loading, empty, toast } from "../lib/ui.js";
+import { T } from "./builder-strings.js";
+import { configSchema, outcomesOf, typeLabel, glyphOf, knownVariables, isKnownType, nodeName, typeClass, btn, chip, select, div, WRITE } from "./builder-model.js";
+import { edgeKey } from "./builder-canvas.js";
 
-/** Appends the children that are present (native append would print null). */
-function add(el, ...kids) {
-  for (const k of kids.flat()) if (k !== null && k !== undefined && k !== false) el.append(k);
+const isObj = v => v !== null && typeof v === "object" && !Array.isArray(v);
+const opt = (k, fallback) => (has(`bld.${k}`) ? T(k) : fallback);
+const errorSlot = () => h("p", { class: "field-error", "aria-live": "polite" });
+const hintP = hint => hint && h("p", { class: "field-hint" }, hint);
+/** Calls fn(false) while typing and fn(true) when the value is committed. */
+const bind = (input, fn) => { input.oninput = () => fn(false); input.onchange = () => fn(true); return input; };
+const flag = (input, slot, error) => {
+	slot.textContent = error || "";
+	if (error) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+};
+const fieldset = (path, label, hint, ...kids) => h("fieldset", { class: "bld-fieldset", dataset: { field: path } }, h("legend", {}, label), hintP(hint), kids, errorSlot());
+
+export const TRIGGER = {
+	required: ["type"],
+	properties: {
+		type: { type: "string", enum: ["default", "keywords", "regex"], "x-onchange": tr => {
+			if (tr.type !== "keywords") delete tr.keywords;
+			if (tr.type !== "regex") delete tr.pattern;
+		} },
+		keywords: { type: "array", maxItems: 50, items: { type: "string", maxLength: 100 }, "x-show": tr => tr.type === "keywords" },
+		pattern: { type: "string", maxLength: 500, "x-show": tr => tr.type === "regex" },
+	},
+};
+
+function kindOf(p) {
+	if (!isObj(p)) return "any";
+	if (Array.isArray(p.enum)) return "enum";
+	const type = Array.isArray(p.type) ? p.type.length === 1 && p.type[0] : p.type;
+	if (type === "object") return isObj(p.properties) && Object.keys(p.properties).length ? "object" : isObj(p.additionalProperties) ? "map" : "json";
+	if (type === "array") return p.items && ["string", "number", "integer"].includes(p.items.type) ? "list" : "json";
+	return ["string", "number", "integer", "boolean"].includes(type) ? type : "any";
 }
 
-function codeTitle(code) {
-  const key = `builder.code.${code}`;
-  const text = t(key);
-  return text === key ? String(code) : text;
+/** The JSON value `text` reads as, else the text itself (undefined for nothing). */
+export function readJson(text) {
+	try { return text.trim() ? JSON.parse(text) : undefined; } catch { return text; }
 }
 
-// ---------------------------------------------------------------- problems
+/** undefined for empty, null for not a number. */
+function parseNumber(text, integer) {
+	const v = String(text).trim().replace(",", ".");
+	const n = Number(v);
+	return v === "" ? undefined : !Number.isFinite(n) ? null : integer ? Math.round(n) : n;
+}
+
+/**
+ * A form editing `obj` in place according to `schema` ({properties, required}); required fields
+ * first. opts: {onChange(commitNow, rerender), readOnly, path (data-field prefix), context (hint
+ * namespace), variables (names for datalists), users ([{id,email,role}] for assignees)}.
+ */
+export function schemaForm(obj, schema, opts) {
+	const req = new Set(schema.required || []);
+	return div("bld-form", Object.entries(schema.properties || {}).sort((a, b) => req.has(b[0]) - req.has(a[0]))
+		.filter(([, p]) => !(p && p["x-show"] && !p["x-show"](obj))).map(([key, p]) => propField(obj, key, p, req.has(key), opts)));
+}
+
+function propField(obj, key, p, required, opts) {
+	const path = opts.path ? `${opts.path}.${key}` : key, disabled = opts.readOnly, cur = obj[key], kind = kindOf(p);
+	const label = (p && typeof p.title === "string" ? p.title : opt(`field.${key}`, key.replace(/[_-]+/g, " ").replace(/^./, c => c.toUpperCase()))) + (required ? " *" : "");
+	const hint = opt(`hint.${opts.context || "module"}.${key}`, p && typeof p.description === "string" ? p.description : undefined);
+	const assign = v => { if (v === undefined) delete obj[key]; else obj[key] = v; };
+	const set = (v, commitNow, rerender) => { assign(v); opts.onChange(commitNow, rerender); };
+	const mk = (input, more = hint) => field({ label, name: path, input, hint: more });
+
+	if (kind === "enum") {
+		return mk(select([!(required && p.enum.includes(cur)) && ["", T(required ? "f.choose" : "f.notSet")], ...p.enum.map(v => [v, opt(`enum.${key}.${v}`, (p["x-labels"] || {})[v] ?? String(v))])], cur, v => {
+			assign(v === "" ? undefined : p.enum.find(x => String(x) === v));
+			if (p["x-onchange"]) p["x-onchange"](obj);
+			opts.onChange(true, true);
+		}, { disabled }));
+	}
+	if (kind === "string" && p["x-assignee"] && opts.users) {
+		return mk(select([["", T("f.anyAgent")], ...opts.users.map(u => [u.id, `${u.email} (${t(`role.${u.role}`)})`]), cur && !opts.users.some(u => u.id === cur) && [cur, cur]],
+			cur, v => set(v || undefined, true), { disabled }));
+	}
+	if (kind === "boolean") {
+		const input = h("input", { type: "checkbox", id: uid("f"), disabled, checked: cur === true, onchange: () => set(input.checked, true) });
+		return h("div", { class: "field", dataset: { field: path } }, h("label", { for: input.id }, input, " ", label), hintP(hint), errorSlot());
+	}
+	if (kind === "object") {
+		const sub = isObj(cur) ? cur : {};
+		return fieldset(path, label, hint, schemaForm(sub, p, { ...opts, path, onChange: (c, r) => set(Object.keys(sub).length || key === "with" || key === "expect" ? sub : undefined, c, r) }));
+	}
+	if (kind === "map" || kind === "list") {
+		// Rows of inputs: {name: value} entries (e.g. HTTP headers), or list items.
+		const map = kind === "map", num = !map && p.items.type !== "string";
+		const items = map ? Object.entries(isObj(cur) ? cur : {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])
+			: [].concat(cur ?? []).map(x => [x ?? ""]);
+		const store = c => {
+			// x-json: values that read as JSON (42, true) keep their type.
+			const out = map ? Object.fromEntries(items.filter(([k]) => k.trim()).map(([k, v]) => [k.trim(), p["x-json"] ? readJson(v) ?? "" : v]))
+				: items.map(([x]) => (num ? parseNumber(x, p.items.type === "integer") : x)).filter(x => x != null);
+			set(Object.keys(out).length ? out : undefined, c);
+		};
+		const rows = div("bld-rows");
+		const render = () => rows.replaceChildren(...items.map((item, i) => h("div", { class: "bld-row" },
+			item.map((v, j) => {
+				const input = h("input", { type: num ? "number" : "text", value: v, disabled, maxlength: !map && p.items.maxLength,
+					"aria-label": map ? T(j ? "f.value" : "f.key") : `${label} ${i + 1}`, placeholder: map && T(j ? "f.value" : "f.key") });
+				return bind(input, c => { item[j] = input.value; store(c); });
+			}),
+			!disabled && btn("×", () => { items.splice(i, 1); render(); store(true); }, undefined, { title: T("f.remove"), "aria-label": T("f.remove") }))));
+		render();
+		return fieldset(path, label, hint, rows, !disabled && btn(T("f.add"), () => {
+			if (items.length >= (p.maxItems ?? Infinity)) return;
+			items.push(map ? ["", ""] : [""]);
+			render();
+			rows.lastChild.querySelector("input").focus();
+		}, "button-secondary bld-add"));
+	}
+	// One box for strings, numbers and any value (what reads as JSON, 42 or {…}, is that value).
+	const num = kind === "number" || kind === "integer", str = kind === "string", json = !num && !str;
+	const uri = str && p.format === "uri", vars = str && p["x-variable"] && opts.variables && uid("bld-vars");
+	const input = h(kind === "json" || (str && (p["x-multiline"] || (p.maxLength > 300 && !p.format))) ? "textarea" : "input", {
+		type: num ? "number" : uri ? "url" : "text", disabled, class: json && "mono", min: num && p.minimum, max: num && p.maximum, step: num && (kind === "integer" ? 1 : "any"),
+		maxlength: str && p.maxLength, placeholder: uri && "https://", list: vars, autocomplete: vars && "off", spellcheck: (json || p["x-variable"] || p["x-identifier"]) && "false",
+		value: cur == null ? "" : typeof cur === "string" && (str || readJson(cur) === cur) ? cur : JSON.stringify(cur, null, 2),
+	});
+	const f = mk(input, hint || (num ? p.maximum !== undefined && T("f.range", p.minimum, p.maximum) : json && T("f.json")));
+	if (vars) f.append(h("datalist", { id: vars }, opts.variables.map(v => h("option", { value: v }))));
+	bind(input, c => {
+		const v = num ? parseNumber(input.value, kind === "integer") : str ? (input.value === "" && !required ? undefined : input.value) : readJson(input.value);
+		const bad = num ? v === null : kind === "json" && typeof v === "string";
+		flag(input, f.querySelector(".field-error"), bad && T(num ? "f.notNumber" : "f.badJson"));
+		if (!bad) set(v, c);
+	});
+	return f;
+}
+
+const problem = p => h("li", { dataset: { code: p.code, node: p.node_id } }, h("b", {}, opt(`code.${p.code}`, p.code)), " ", p.message);
+const problemList = problems => problems.length > 0 && h("ul", { class: "problem" }, problems.map(problem));
+const note = text => h("p", { class: "bld-muted" }, text);
+const panel = (glyph, title, desc, ...kids) => h("div", { class: "bld-inspector" },
+	div("bld-insp-head", glyph, h("div", {}, h("h2", {}, title), desc && note(desc))), kids);
+const actions = (ed, del) => !ed.readOnly && h("div", { class: "bld-actions" },
+	btn(T("duplicate"), ed.duplicateSelection, undefined, WRITE), btn(del, ed.deleteSelection, "button-danger", { ...WRITE, dataset: { action: "delete-node" } }));
+
+function nodeView(ed, node) {
+	const def = ed.doc.definition, ro = ed.readOnly, outs = outcomesOf(node);
+	const manifest = node.type === "module" && ed.modules.get(node.config && node.config.module);
+	const idInput = h("input", { type: "text", value: node.id, disabled: ro, maxlength: 64, spellcheck: "false", id: "bld-node-id" });
+	const idField = field({ label: T("nodeId"), name: "node_id", input: idInput });
+	idInput.onchange = () => {
+		const error = ed.renameNode(node.id, idInput.value);
+		if (!error) return ed.renderPanel();
+		flag(idInput, idField.querySelector(".field-error"), error);
+		idInput.value = node.id;
+	};
+	// Unknown types get their config as one JSON value.
+	const known = isKnownType(node.type), cfg = isObj(node.config) ? node.config : {}, box = { config: cfg };
+	if (node.type === "handoff" && ed.users === null) ed.loadUsers();
+	const schema = known ? configSchema(node, ed.modules) : { properties: { config: { type: "object", title: T("configJson") } } };
+	const form = schema ? schemaForm(known ? cfg : box, schema, {
+		onChange: (c, r) => { node.config = known ? cfg : box.config || {}; ed.changed(c, r); },
+		readOnly: ro, context: node.type, variables: knownVariables(def), users: Array.isArray(ed.users) && ed.users,
+	}) : note(T("noConfig"));
+	// A node's problems next to the fields they name ('text', with.url…), the rest above.
+	const rest = (ed.problemsByNode.get(node.id) || []).filter(p => {
+		const m = /\b(with(?:\.\w+)+)/.exec(p.message) || /'(\w+)'/.exec(p.message.replace(/^Module '[^']*': /, ""));
+		const slot = m && form.querySelector(`[data-field="${CSS.escape(m[1])}"] > .field-error`);
+		if (slot) slot.textContent = `${slot.textContent} ${p.message}`.trim();
+		return !slot;
+	});
+	const others = def.nodes.filter(n => n.id !== node.id), output = manifest && manifest.output && manifest.output.properties;
+	const view = panel(h("span", { class: ["bld-glyph", typeClass(node.type)], "aria-hidden": "true" }, glyphOf(node.type)), [typeLabel(node), manifest && ` v${manifest.version}`], manifest && manifest.description,
+		problemList(rest), idField, form,
+		output && h("p", { class: "field-hint" }, T("output", Object.keys(output).join(", "))),
+		outs.length > 0 && fieldset(null, T("connections"), null, outs.map(o => {
+			const to = (def.edges.find(e => e.from === node.id && e.outcome === o) || {}).to;
+			return field({ label: T("then", T(`out.${o}`)), name: `outcome.${o}`, input: select([["", T("notConnected")], ...others.map(n => [n.id, nodeName(n)])], to, v => {
+				def.edges = def.edges.filter(e => !(e.from === node.id && e.outcome === o));
+				if (v) def.edges.push({ from: node.id, outcome: o, to: v });
+				ed.changed(true);
+			}, { disabled: ro }) });
+		})),
+		actions(ed, T("delNode")));
+	view.dataset.nodeId = node.id;
+	return view;
+}
+
+function flowView(ed) {
+	const ro = ed.readOnly, onChange = ed.changed;
+	if (!isObj(ed.doc.trigger)) ed.doc.trigger = { type: "default" };
+	return panel(null, T("settings"), T("settingsHint"),
+		schemaForm(ed.doc, { required: ["name"], properties: { name: { type: "string", maxLength: 200 } } }, { onChange, readOnly: ro, context: "flow" }),
+		fieldset(null, T("trigger"), null, schemaForm(ed.doc.trigger, TRIGGER, { onChange, readOnly: ro, context: "trigger", path: "trigger" })),
+		problemList(ed.problems.filter(p => !p.node_id)));
+}
+
+export function inspectorPanel(ed) {
+	const def = ed.doc.definition, sel = ed.selection;
+	const byId = id => def.nodes.find(n => n.id === id);
+	const e = ed.selectedEdge && def.edges.find(x => edgeKey(x) === ed.selectedEdge);
+	if (e) {
+		const name = id => (byId(id) ? `${typeLabel(byId(id))} (${id})` : id);
+		return panel(null, T("edge"), T("edgeText", name(e.from), T(`out.${e.outcome}`), name(e.to)),
+			!ed.readOnly && btn(T("delEdge"), ed.deleteSelection, "button-danger", WRITE));
+	}
+	const node = sel.size === 1 && byId([...sel][0]);
+	if (node) return nodeView(ed, node);
+	if (sel.size < 2) return flowView(ed);
+	const nodes = def.nodes.filter(n => sel.has(n.id));
+	return panel(null, T("multi", nodes.length), null, actions(ed, T("delNodes", nodes.length)));
+}
+
+const head = (title, ...kids) => div("bld-head", h("h2", {}, title), kids);
+const wbtn = (label, onclick, cls, attrs) => btn(label, onclick, cls, { ...WRITE, ...attrs });
 
 export function problemsPanel(ed) {
-  const list = ed.problems;
-  const nodes = new Map(ed.doc.definition.nodes.map((n) => [n.id, n]));
-  const head = h("div", { class: "bld-panel-head" },
-    h("h2", {}, t("builder.problems.title", list.length)),
-    h("button", { type: "button", class: "button button-secondary button-small", dataset: { action: "validate-panel" }, onclick: () => document.querySelector('.bld-toolbar [data-action="validate"]').click() }, t("builder.validate")));
-  const source = h("p", { class: ["bld-muted", "bld-small", ed.problemsStale && "bld-stale"] },
-    ed.problemsStale ? t("builder.problems.stale") : t(`builder.problems.source.${ed.problemsSource}`));
-  if (!list.length) return h("div", { class: "bld-problems" }, head, source, h("div", { class: "bld-ok" }, h("span", { "aria-hidden": "true" }, "✓ "), t("builder.problems.none")));
-  const flowLevel = list.filter((p) => !p.node_id && p.code !== "test_failed");
-  const tests = list.filter((p) => p.code === "test_failed");
-  const byNode = new Map();
-  for (const p of list) {
-    if (!p.node_id) continue;
-    if (!byNode.has(p.node_id)) byNode.set(p.node_id, []);
-    byNode.get(p.node_id).push(p);
-  }
-  const item = (p) => h("li", { class: "bld-problem-item", dataset: { code: p.code, node: p.node_id || "" } },
-    h("span", { class: "bld-problem-code" }, codeTitle(p.code)), h("span", { class: "bld-problem-msg" }, p.message));
-  const groups = [];
-  if (flowLevel.length) groups.push(h("section", { class: "bld-problem-group", dataset: { group: "flow" } }, h("h3", {}, t("builder.problems.flow")), h("ul", {}, flowLevel.map(item))));
-  if (tests.length) {
-    groups.push(h("section", { class: "bld-problem-group", dataset: { group: "tests" } },
-      h("h3", {}, t("builder.problems.tests"), " ", h("button", { type: "button", class: "bld-link", onclick: () => ed.showTab("tests") }, t("builder.problems.openTests"))),
-      h("ul", {}, tests.map(item))));
-  }
-  for (const [id, problems] of byNode) {
-    const n = nodes.get(id);
-    groups.push(h("section", { class: "bld-problem-group", dataset: { group: "node", node: id } },
-      h("h3", {}, n
-        ? h("button", { type: "button", class: "bld-link bld-problem-node", dataset: { node: id }, onclick: () => ed.selectProblemNode(id) },
-          h("span", { class: "bld-multi-glyph", "aria-hidden": "true" }, glyphOf(n.type)), ` ${typeLabel(n)} · ${id}`)
-        : h("span", {}, `${id} `, h("span", { class: "bld-muted" }, t("builder.problems.gone")))),
-      h("ul", {}, problems.map(item))));
-  }
-  return h("div", { class: "bld-problems" }, head, source, groups);
-}
-
-// ---------------------------------------------------------------- simulator
-
-function parseVariables(text) {
-  const out = {};
-  for (const line of String(text || "").split("\n")) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*[=:]\s*(.*?)\s*$/.exec(line);
-    if (!m) continue;
-    let value = m[2];
-    try { value = JSON.parse(m[2]); } catch { /* plain text */ }
-    out[m[1]] = value;
-  }
-  return out;
-}
-
-function showVariables(obj) {
-  return Object.entries(obj || {}).map(([k, v]) => `${k} = ${typeof v === "string" ? v : JSON.stringify(v)}`).join("\n");
+	const list = ed.problems;
+	const group = (attrs, title, items) => h("section", { dataset: attrs }, h("h3", {}, title),
+		h("ul", { class: "bld-problems" }, items.map(problem)));
+	const flow = list.filter(p => !p.node_id && p.code !== "test_failed"), tests = list.filter(p => p.code === "test_failed");
+	return h("div", {},
+		head(T("pr.title", list.length)),
+		h("p", { class: ed.problemsStale ? "bld-stale" : "bld-muted" }, T(ed.problemsStale ? "pr.stale" : `pr.${ed.problemsSource}`)),
+		!list.length && h("p", {}, chip(`✓ ${T("pr.none")}`)),
+		flow.length > 0 && group({ group: "flow" }, T("pr.flow"), flow),
+		tests.length > 0 && group({ group: "tests" }, T("pr.tests"), tests),
+		[...ed.problemsByNode].map(([id, problems]) => {
+			const n = ed.doc.definition.nodes.find(x => x.id === id);
+			return group({ group: "node", node: id }, n
+				? h("button", { type: "button", class: ["bld-link bld-problem-node", typeClass(n.type)], dataset: { node: id }, onclick: () => ed.selectProblemNode(id) }, h("b", {}, glyphOf(n.type)), ` ${typeLabel(n)} · ${id}`)
+				: [`${id} `, h("span", { class: "bld-muted" }, T("pr.gone"))], problems);
+		}));
 }
 
 export function simulatorPanel(ed) {
-  const sim = ed.sim;
-  const root = h("div", { class: "bld-sim" });
-  const input = h("input", { type: "text", id: "bld-sim-input", maxlength: 4096, autocomplete: "off", placeholder: t("builder.sim.placeholder") });
-  const sendBtn = h("button", { type: "submit", class: "button button-primary button-small bld-primary", id: "bld-sim-send" }, t("builder.sim.send"));
-  const log = h("div", { class: "bld-chat", id: "bld-sim-chat", role: "log", "aria-live": "polite" });
-  const statusLine = h("p", { class: "bld-sim-status", id: "bld-sim-status" });
-  const versionSelect = h("select", { id: "bld-sim-version", "aria-label": t("builder.sim.versionLabel"), onchange: () => { sim.version = versionSelect.value; restart(); } },
-    h("option", { value: "" }, t("builder.sim.draft")));
-  const versionOptions = (ed.versions || []).map((v) => h("option", { value: String(v.version) }, t("builder.sim.version", v.version)));
-  versionSelect.append(...versionOptions);
-  if (sim.version && !(ed.versions || []).some((v) => String(v.version) === sim.version)) versionSelect.append(h("option", { value: sim.version }, t("builder.sim.version", sim.version)));
-  versionSelect.value = sim.version;
-  if (ed.versions === null) {
-    ed.versions = undefined;
-    ed.api("GET", "/versions").then((r) => {
-      ed.versions = r.items || [];
-      if (ed.tab === "versions") ed.renderPanel();
-      if (!versionSelect.isConnected) return;
-      for (const v of ed.versions) {
-        if (!versionSelect.querySelector(`option[value="${v.version}"]`)) versionSelect.append(h("option", { value: String(v.version) }, t("builder.sim.version", v.version)));
-      }
-    }).catch(() => { ed.versions = []; });
-  }
-  const vars = h("textarea", { rows: 2, class: "mono", id: "bld-sim-vars", spellcheck: "false", placeholder: "plan = gold" });
-  vars.value = sim.variables;
-  vars.addEventListener("input", () => { sim.variables = vars.value; });
+	const sim = ed.sim;
+	const input = h("input", { type: "text", id: "bld-sim-input", maxlength: 4096, autocomplete: "off", placeholder: T("sim.ph") });
+	const sendBtn = h("button", { class: "button button-primary button-small", id: "bld-sim-send" }, T("sim.send"));
+	const log = h("div", { class: "bld-chat", id: "bld-sim-chat", role: "log", "aria-live": "polite" });
+	const statusLine = h("p", { id: "bld-sim-status" });
+	const toTest = wbtn(T("sim.toTest"), () => {
+		const replies = sim.result.transcript.filter(l => l.role === "bot"), expect = {};
+		if (replies.length) expect.replies_contain = [replies[replies.length - 1].text];
+		if (sim.result.ended_at) expect.ends_at = sim.result.ended_at;
+		ed.doc.test_cases.push({ describe: T("sim.caseName", ed.doc.test_cases.length + 1), messages: [...sim.messages], expect, variables: structuredClone(sim.variables) });
+		ed.changed(true);
+		toast(T("sim.caseAdded"));
+		ed.showTab("tests");
+	});
 
-  function restart() {
-    sim.messages = [];
-    sim.result = null;
-    sim.error = null;
-    ed.setPath(null);
-    draw();
-    input.focus();
-  }
+	function restart() {
+		Object.assign(sim, { messages: [], result: null, error: null });
+		ed.setPath(null);
+		draw();
+		input.focus();
+	}
 
-  function line(l) {
-    const cls = ["bld-msg", `bld-msg-${l.role}`];
-    const bubble = h("div", { class: cls, dataset: { node: l.node_id || null } }, h("span", { class: "bld-msg-text" }, l.text));
-    if (l.role === "bot" && l.node_id) {
-      bubble.append(h("button", { type: "button", class: "bld-msg-node", title: t("builder.sim.showNode"), onclick: () => ed.selectProblemNode(l.node_id) }, l.node_id));
-    }
-    if (Array.isArray(l.choices) && l.choices.length) {
-      bubble.append(h("div", { class: "bld-choices" }, l.choices.map((c) => h("button", { type: "button", class: "bld-choice", disabled: sim.busy, onclick: () => send(c) }, c))));
-    }
-    return bubble;
-  }
+	const bubble = l => div(`bld-msg bld-msg-${l.role}`, h("span", {}, l.text),
+		l.role === "bot" && l.node_id && h("button", { type: "button", class: "bld-msg-node", title: T("sim.showNode"), onclick: () => ed.selectProblemNode(l.node_id) }, l.node_id),
+		l.choices && l.choices.length > 0 && div("bld-choices", l.choices.map(c => h("button", { type: "button", disabled: sim.busy, onclick: () => send(c) }, c))));
 
-  function draw() {
-    const lines = sim.result ? sim.result.transcript || [] : [];
-    const shown = lines.map(line);
-    if (sim.busy && sim.messages.length > lines.filter((l) => l.role === "customer").length) {
-      shown.push(line({ role: "customer", text: sim.messages[sim.messages.length - 1] }));
-      shown.push(h("div", { class: "bld-msg bld-msg-bot bld-typing", "aria-label": t("builder.sim.thinking") }, h("span"), h("span"), h("span")));
-    }
-    if (!shown.length) shown.push(h("p", { class: "bld-chat-empty" }, t("builder.sim.empty")));
-    log.replaceChildren(...shown);
-    log.scrollTop = log.scrollHeight;
-    const status = sim.result && sim.result.status;
-    statusLine.replaceChildren();
-    if (sim.error) statusLine.append(h("span", { class: "bld-error-text" }, sim.error));
-    else if (status) {
-      statusLine.append(h("span", { class: ["status", status === "failed" ? "status-bad" : status === "completed" ? "" : "status-muted"], dataset: { status } }, t(`builder.sim.status.${status}`)));
-      if (sim.result.path && sim.result.path.length) statusLine.append(" ", h("span", { class: "bld-muted bld-small" }, t("builder.sim.pathLength", sim.result.path.length)));
-    }
-    const full = sim.messages.length >= 50;
-    input.disabled = sim.busy || full;
-    sendBtn.disabled = sim.busy || full;
-    sendBtn.setAttribute("aria-busy", String(sim.busy));
-    if (full) input.placeholder = t("builder.sim.full");
-    saveCase.disabled = !sim.result || ed.readOnly;
-  }
+	function draw() {
+		const lines = (sim.result && sim.result.transcript) || [], r = sim.result || {};
+		const shown = lines.map(bubble);
+		if (sim.busy && sim.messages.length > lines.filter(l => l.role === "customer").length) {
+			shown.push(bubble({ role: "customer", text: sim.messages[sim.messages.length - 1] }),
+				div("bld-msg bld-msg-bot bld-muted", T("sim.thinking")));
+		}
+		replace(log, shown.length ? shown : h("p", {}, T("sim.empty")));
+		log.scrollTop = log.scrollHeight;
+		replace(statusLine, sim.error ? h("span", { class: "bld-error" }, sim.error) : r.status && [
+			chip(T(`sim.st.${r.status}`), r.status === "failed" ? "bad" : r.status !== "completed" && "muted"), " ",
+			r.path && r.path.length > 0 && h("span", { class: "bld-muted" }, T("sim.path", r.path.length))]);
+		const full = sim.messages.length >= 50;
+		input.disabled = sendBtn.disabled = sim.busy || full;
+		sendBtn.setAttribute("aria-busy", !!sim.busy);
+		if (full) input.placeholder = T("sim.full");
+		toTest.disabled = !sim.result;
+	}
 
-  async function send(text) {
-    text = String(text);
-    if (!text.trim() || sim.busy) return;
-    sim.error = null;
-    if (!sim.version && ed.isDirty()) {
-      sim.busy = true;
-      draw();
-      const ok = await ed.ensureSaved();
-      sim.busy = false;
-      if (!ok) { sim.error = t("builder.sim.notSaved"); draw(); return; }
-    }
-    sim.busy = true;
-    sim.messages.push(text);
-    input.value = "";
-    draw();
-    try {
-      const body = { messages: sim.messages };
-      if (sim.version) body.version = Number(sim.version);
-      const variables = parseVariables(sim.variables);
-      if (Object.keys(variables).length) body.variables = variables;
-      const result = await ed.api("POST", "/simulate", { body });
-      sim.result = result;
-      ed.setPath(result);
-    } catch (error) {
-      sim.messages.pop();
-      input.value = text;
-      sim.error = errorText(error);
-    } finally {
-      sim.busy = false;
-      draw();
-      if (ed.tab === "simulator") input.focus();
-    }
-  }
+	async function send(text) {
+		text = String(text);
+		if (!text.trim() || sim.busy) return;
+		sim.error = null;
+		sim.busy = true;
+		draw();
+		if (!sim.version && !(await ed.ensureSaved())) sim.error = T("sim.notSaved");
+		else {
+			sim.messages.push(text);
+			input.value = "";
+			draw();
+			try {
+				sim.result = await ed.api("POST", "/simulate", { body: { messages: sim.messages, version: sim.version ? +sim.version : undefined, variables: sim.variables } });
+				ed.setPath(sim.result);
+			} catch (error) {
+				sim.messages.pop();
+				input.value = text;
+				sim.error = errorText(error);
+			}
+		}
+		sim.busy = false;
+		draw();
+		if (ed.tab === "simulator") input.focus();
+	}
 
-  const saveCase = h("button", { type: "button", class: "button button-secondary button-small", "data-write": "", dataset: { action: "sim-to-test" }, onclick: () => {
-    if (!sim.result) return;
-    const replies = (sim.result.transcript || []).filter((l) => l.role === "bot");
-    const expect = {};
-    if (replies.length) expect.replies_contain = [replies[replies.length - 1].text];
-    if (sim.result.ended_at) expect.ends_at = sim.result.ended_at;
-    const testCase = { describe: t("builder.sim.caseName", ed.doc.test_cases.length + 1), messages: [...sim.messages], expect };
-    const variables = parseVariables(sim.variables);
-    if (Object.keys(variables).length) testCase.variables = variables;
-    ed.doc.test_cases.push(testCase);
-    ed.changed(true);
-    toast(t("builder.sim.caseAdded"));
-    ed.showTab("tests");
-  } }, t("builder.sim.toTest"));
-
-  const form = h("form", { class: "bld-sim-form", onsubmit: (e) => { e.preventDefault(); send(input.value); } }, input, sendBtn);
-  add(root,
-    h("div", { class: "bld-panel-head" }, h("h2", {}, t("builder.sim.title")), versionSelect,
-      h("button", { type: "button", class: "button button-secondary button-small", id: "bld-sim-restart", onclick: restart }, t("builder.sim.restart"))),
-    h("p", { class: "bld-muted bld-small" }, t("builder.sim.hint")),
-    log, statusLine, form,
-    h("details", { class: "bld-sim-vars", open: sim.variables ? true : null }, h("summary", {}, t("builder.sim.variables")), vars, h("p", { class: "field-hint" }, t("builder.sim.variablesHint"))),
-    sim.result && sim.result.variables && Object.keys(sim.result.variables).length
-      ? h("details", { class: "bld-sim-state" }, h("summary", {}, t("builder.sim.state")), h("pre", { class: "mono" }, showVariables(sim.result.variables)))
-      : null,
-    ed.readOnly ? null : h("div", { class: "bld-insp-actions" }, saveCase));
-  draw();
-  return root;
+	const root = h("div", {},
+		// A published version (picked in the versions tab) runs until dismissed; else the draft.
+		head(T("sim.title"), sim.version && btn(`${T("sim.version", sim.version)} ×`, () => { sim.version = ""; ed.renderPanel(); restart(); }), btn(T("sim.restart"), restart)),
+		note(T("sim.hint")), log, statusLine,
+		h("form", { class: "bld-sim-form", onsubmit: e => { e.preventDefault(); send(input.value); } }, input, sendBtn),
+		schemaForm(sim, { properties: { variables: { type: "object", additionalProperties: {}, "x-json": true, title: T("ts.startVars") } } }, { onChange() {} }),
+		!ed.readOnly && h("div", {}, toTest));
+	draw();
+	return root;
 }
-
-// ---------------------------------------------------------------- tests
 
 export function testsPanel(ed) {
-  const ro = ed.readOnly;
-  const cases = ed.doc.test_cases;
-  const report = ed.testReport;
-  const nodes = ed.doc.definition.nodes;
-  const root = h("div", { class: "bld-tests" });
-  const runBtn = h("button", { type: "button", class: "button button-primary button-small bld-primary", id: "bld-tests-run", "data-write": "", disabled: !cases.length, onclick: run }, t("builder.tests.run"));
-  const summary = h("p", { class: "bld-tests-summary", id: "bld-tests-summary" });
-  if (report) {
-    const passed = report.cases.filter((c) => c.passed).length;
-    summary.append(h("span", { class: ["status", report.passed ? "" : "status-bad"] }, t("builder.tests.summary", passed, report.cases.length)));
-    if (report.stale) summary.append(" ", h("span", { class: "bld-muted bld-small" }, t("builder.tests.stale")));
-  }
+	const ro = ed.readOnly, cases = ed.doc.test_cases, report = ed.testReport, nodes = ed.doc.definition.nodes;
+	const run = wbtn(T("ts.run"), async () => {
+		run.disabled = true;
+		run.setAttribute("aria-busy", "true");
+		try {
+			if (await ed.ensureSaved()) ed.testReport = await ed.api("POST", "/test");
+		} catch (error) {
+			toast(errorText(error), "error");
+		}
+		if (ed.tab === "tests") ed.renderPanel();
+	}, "button-primary", { id: "bld-tests-run", disabled: !cases.length });
+	const list = title => ({ type: "array", items: { type: "string" }, title });
+	const schema = { required: ["describe"], properties: {
+		describe: { type: "string", title: T("ts.describe") },
+		messages: list(T("ts.messages")),
+		expect: { type: "object", title: T("ts.expect"), properties: {
+			replies_contain: list(T("ts.replies")),
+			ends_at: { type: "string", title: T("ts.endsAt"), enum: nodes.map(n => n.id), "x-labels": Object.fromEntries(nodes.map(n => [n.id, nodeName(n)])) },
+			variables: { type: "object", additionalProperties: {}, "x-json": true, title: T("sim.vars") },
+		} },
+		variables: { type: "object", additionalProperties: {}, "x-json": true, title: T("ts.startVars") },
+	} };
 
-  async function run() {
-    runBtn.disabled = true;
-    runBtn.setAttribute("aria-busy", "true");
-    try {
-      if (!(await ed.ensureSaved())) return;
-      ed.testReport = await ed.api("POST", "/test");
-    } catch (error) {
-      toast(errorText(error), "error");
-    } finally {
-      if (ed.tab === "tests") ed.renderPanel();
-    }
-  }
+	const card = (c, i) => {
+		const result = report && report.cases[i];
+		if (c.expect && c.expect.ends_at && !schema.properties.expect.properties.ends_at.enum.includes(c.expect.ends_at)) schema.properties.expect.properties.ends_at.enum.push(c.expect.ends_at);
+		return h("article", { class: ["bld-case", result && (result.passed ? "is-pass" : "is-fail")], dataset: { case: i } },
+			div("bld-head",
+				result && chip(T(result.passed ? "ts.pass" : "ts.fail"), !result.passed && "bad", { dataset: { result: result.passed ? "pass" : "fail" } }),
+				!ro && wbtn("×", () => {
+					cases.splice(i, 1);
+					ed.testReport = null;
+					ed.changed(true, true);
+				}, undefined, { title: T("ts.remove"), "aria-label": T("ts.remove") })),
+			schemaForm(c, schema, { readOnly: ro, onChange: (commit, redraw) => { if (report) report.stale = true; ed.changed(commit, redraw); } }),
+			result && !result.passed && h("ul", { class: "problem" }, result.failures.map(f => h("li", {}, f))),
+			result && note(T("ts.path", (result.path || []).join(" → ") || "–")));
+	};
 
-  const lines = (list) => (Array.isArray(list) ? list : list === undefined || list === null ? [] : [list]).map(String).join("\n");
-  const toLines = (text) => String(text).split("\n").map((s) => s.trim()).filter(Boolean);
-
-  function card(c, i) {
-    const result = report && report.cases[i];
-    if (!c.expect || typeof c.expect !== "object") c.expect = {};
-    const onEdit = (commitNow) => {
-      if (report) report.stale = true;
-      ed.changed(commitNow);
-    };
-    const area = (value, apply, rows, label, hint, fieldName) => {
-      const el = h("textarea", { rows, disabled: ro, "aria-label": label, dataset: { caseField: fieldName } });
-      el.value = value;
-      el.addEventListener("input", () => { apply(el.value); onEdit(false); });
-      el.addEventListener("change", () => onEdit(true));
-      return h("label", { class: "bld-case-field" }, h("span", { class: "bld-case-label" }, label), el, hint ? h("span", { class: "field-hint" }, hint) : null);
-    };
-    const describe = h("input", { type: "text", value: c.describe || "", disabled: ro, class: "bld-case-name", "aria-label": t("builder.tests.describe"), dataset: { caseField: "describe" } });
-    describe.addEventListener("input", () => { c.describe = describe.value; onEdit(false); });
-    describe.addEventListener("change", () => onEdit(true));
-    const endsAt = h("select", { disabled: ro, dataset: { caseField: "ends_at" }, onchange: () => {
-      if (endsAt.value) c.expect.ends_at = endsAt.value;
-      else delete c.expect.ends_at;
-      onEdit(true);
-    } }, h("option", { value: "" }, t("builder.tests.anyNode")), nodes.map((n) => h("option", { value: n.id }, `${n.id} · ${truncate(typeLabel(n), 18)}`)));
-    if (c.expect.ends_at && !nodes.some((n) => n.id === c.expect.ends_at)) endsAt.append(h("option", { value: c.expect.ends_at }, c.expect.ends_at));
-    endsAt.value = c.expect.ends_at || "";
-    const badge = result
-      ? h("span", { class: ["status", result.passed ? "" : "status-bad"], dataset: { result: result.passed ? "pass" : "fail" } }, result.passed ? t("builder.tests.pass") : t("builder.tests.fail"))
-      : null;
-    return h("article", { class: ["bld-case", result && (result.passed ? "is-pass" : "is-fail")], dataset: { case: i } },
-      h("div", { class: "bld-case-head" }, describe, badge,
-        ro ? null : h("button", { type: "button", class: "bld-icon-btn", "data-write": "", title: t("builder.tests.remove"), "aria-label": t("builder.tests.remove"), onclick: () => {
-          cases.splice(i, 1);
-          ed.testReport = null;
-          ed.changed(true);
-          ed.renderPanel();
-        } }, "×")),
-      area(lines(c.messages), (v) => { c.messages = toLines(v); }, 3, t("builder.tests.messages"), t("builder.tests.messagesHint"), "messages"),
-      area(lines(c.expect.replies_contain), (v) => { const l = toLines(v); if (l.length) c.expect.replies_contain = l; else delete c.expect.replies_contain; }, 2, t("builder.tests.replies"), t("builder.tests.repliesHint"), "replies_contain"),
-      h("label", { class: "bld-case-field" }, h("span", { class: "bld-case-label" }, t("builder.tests.endsAt")), endsAt),
-      area(showVariables(c.expect.variables), (v) => { const o = parseVariables(v); if (Object.keys(o).length) c.expect.variables = o; else delete c.expect.variables; }, 2, t("builder.tests.expectVars"), t("builder.tests.varsHint"), "expect_variables"),
-      h("details", { class: "bld-case-more", open: c.variables && Object.keys(c.variables).length ? true : null }, h("summary", {}, t("builder.tests.startVars")),
-        area(showVariables(c.variables), (v) => { const o = parseVariables(v); if (Object.keys(o).length) c.variables = o; else delete c.variables; }, 2, t("builder.tests.startVars"), t("builder.tests.varsHint"), "variables")),
-      result && !result.passed ? h("ul", { class: "bld-case-failures" }, result.failures.map((f) => h("li", {}, f))) : null,
-      result ? h("p", { class: "bld-muted bld-small bld-case-path" }, t("builder.tests.path", (result.path || []).join(" → ") || "–")) : null);
-  }
-
-  add(root,
-    h("div", { class: "bld-panel-head" }, h("h2", {}, t("builder.tests.title", cases.length)), ro ? null : runBtn),
-    h("p", { class: "bld-muted bld-small" }, t("builder.tests.hint")),
-    summary,
-    cases.length ? h("div", { class: "bld-cases" }, cases.map(card)) : empty(t("builder.tests.empty")),
-    ro ? null : h("button", { type: "button", class: "button button-secondary button-small bld-add", id: "bld-tests-add", "data-write": "", onclick: () => {
-      cases.push({ describe: t("builder.tests.newName", cases.length + 1), messages: [], expect: {} });
-      ed.changed(true);
-      ed.renderPanel();
-      const last = document.querySelector(".bld-case:last-of-type .bld-case-name");
-      if (last) { last.focus(); last.select(); }
-    } }, t("builder.tests.add")));
-  return root;
+	const passed = report && report.cases.filter(c => c.passed).length;
+	return h("div", {},
+		head(T("ts.title", cases.length), !ro && run),
+		note(T("ts.hint")),
+		report && h("p", {}, chip(T("ts.summary", passed, report.cases.length), !report.passed && "bad"), " ", report.stale && h("span", { class: "bld-muted" }, T("ts.stale"))),
+		cases.length ? cases.map(card) : empty(T("ts.empty")),
+		!ro && wbtn(T("ts.add"), () => {
+			cases.push({ describe: T("ts.newName", cases.length + 1), messages: [], expect: {} });
+			ed.changed(true, true);
+			const last = document.querySelector(".bld-case:last-of-type input");
+			last.focus();
+			last.select();
+		}, "button-secondary bld-add", { id: "bld-tests-add" }));
 }
 
-// ---------------------------------------------------------------- versions
-
 export function versionsPanel(ed) {
-  const root = h("div", { class: "bld-versions" });
-  const head = h("div", { class: "bld-panel-head" }, h("h2", {}, t("builder.versions.title")),
-    h("button", { type: "button", class: "button button-secondary button-small", onclick: () => { ed.versions = null; ed.renderPanel(); } }, t("builder.versions.refresh")));
-  root.append(head, h("p", { class: "bld-muted bld-small" }, t("builder.versions.hint")));
-  const body = h("div", { class: "bld-version-list", id: "bld-versions" });
-  root.append(body);
-
-  function draw() {
-    const items = ed.versions || [];
-    if (!items.length) { body.replaceChildren(empty(t("builder.versions.none"))); return; }
-    body.replaceChildren(...items.map((v) => {
-      const live = v.version === ed.publishedVersion;
-      return h("article", { class: ["bld-version", live && "is-live"], dataset: { version: v.version } },
-        h("div", { class: "bld-version-head" },
-          h("strong", {}, t("builder.sim.version", v.version)),
-          live ? h("span", { class: "status" }, t("builder.versions.live")) : null,
-          v.copied_from ? h("span", { class: "status status-muted" }, t("builder.versions.copyOf", v.copied_from)) : null),
-        h("p", { class: "bld-muted bld-small" }, t("builder.versions.meta", formatDateTime(v.published_at, lang()), (v.definition && v.definition.nodes || []).length)),
-        h("div", { class: "bld-version-actions" },
-          ed.readOnly ? null : h("button", { type: "button", class: "button button-secondary button-small", dataset: { action: "simulate-version" }, onclick: () => {
-            ed.sim.version = String(v.version);
-            ed.sim.messages = [];
-            ed.sim.result = null;
-            ed.setPath(null);
-            ed.showTab("simulator");
-          } }, t("builder.versions.simulate")),
-          ed.readOnly ? null : h("button", { type: "button", class: "button button-secondary button-small", "data-write": "", dataset: { action: "load-version" }, onclick: () => ed.loadVersionIntoDraft(v) }, t("builder.versions.load")),
-          ed.readOnly || live ? null : h("button", { type: "button", class: "button button-small bld-rollback", "data-write": "", dataset: { action: "rollback", version: v.version }, onclick: () => ed.rollback(v.version) }, t("builder.versions.rollback"))));
-    }));
-  }
-
-  if (Array.isArray(ed.versions)) draw();
-  else {
-    body.replaceChildren(loading());
-    if (ed.versions === null) {
-      ed.versions = undefined;
-      ed.api("GET", "/versions")
-        .then((r) => { ed.versions = r.items || []; if (ed.tab === "simulator" || ed.tab === "versions") ed.renderPanel(); })
-        .catch((error) => { ed.versions = null; body.replaceChildren(problemBox(error, { onRetry: () => ed.renderPanel() })); });
-    }
-  }
-  return root;
+	const body = h("div", { id: "bld-versions" }), ro = ed.readOnly;
+	if (ed.versions === null) {
+		ed.versions = undefined;
+		ed.api("GET", "/versions").then(r => { ed.versions = r.items; if (ed.tab === "versions") ed.renderPanel(); },
+			error => { ed.versions = null; replace(body, problemBox(error, { onRetry: ed.renderPanel })); });
+	}
+	replace(body, !ed.versions ? loading() : !ed.versions.length ? empty(T("v.none")) : ed.versions.map(v => {
+		const live = v.version === ed.publishedVersion;
+		return h("article", { class: ["bld-version", live && "is-live"], dataset: { version: v.version } },
+			div("bld-head", h("strong", {}, T("sim.version", v.version)), live && chip(T("v.live")), v.copied_from && chip(T("v.copyOf", v.copied_from), "muted")),
+			note(T("v.meta", formatDateTime(v.published_at, lang()), ((v.definition && v.definition.nodes) || []).length)),
+			!ro && h("div", { class: "bld-actions" },
+				btn(T("v.simulate"), () => {
+					Object.assign(ed.sim, { version: String(v.version), messages: [], result: null });
+					ed.setPath(null);
+					ed.showTab("simulator");
+				}),
+				wbtn(T("v.load"), () => ed.loadVersion(v)),
+				!live && wbtn(T("v.rollback"), () => ed.rollback(v.version), "bld-rollback", { dataset: { action: "rollback", version: v.version } })));
+	}));
+	return h("div", {}, head(T("v.title")), note(T("v.hint")), body);
 }

@@ -1,596 +1,306 @@
-// Flow builder: English and Brazilian Portuguese strings (keys "builder.*").
+// Strings of the flows list ("flows.*") and the builder ("bld.*"): "key=English|Português" lines
+// under [group] headings (one text serves both languages when there is no "|"). "{0}" is an
+// argument; "{0:node/nodes}" is it with a singular or plural noun.
 
-import { addStrings } from "../lib/i18n.js";
+import { addStrings, t } from "../lib/i18n.js";
 
-const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+const S = `
+[flows]
+title=Flows|Fluxos
+sub=Automated WhatsApp conversations: draft, test, publish.|Conversas automáticas no WhatsApp: rascunho, teste, publicação.
+new=New flow|Novo fluxo
+import=Import JSON|Importar JSON
+create=Create and open|Criar e abrir
+col=Name,Trigger,Status,Updated,Actions|Nome,Gatilho,Situação,Atualizado,Ações
+tDefault=Default flow|Fluxo padrão
+tKeywords=Keywords: {0}|Palavras-chave: {0}
+tRegex=Matches /{0}/|Corresponde a /{0}/
+live=Live · v{0}|No ar · v{0}
+never=Never published|Nunca publicado
+problems={0:problem/problems}|{0:problema/problemas}
+ready=Draft ready|Rascunho pronto
+nodes={0:node/nodes}|{0:nó/nós}
+delete=Delete|Excluir
+delTitle=Delete “{0}”?|Excluir “{0}”?
+delMsg=Running conversations finish their version.|As conversas em andamento terminam na sua versão.
+deleted=“{0}” was deleted.|“{0}” foi excluído.
+empty=No flows yet.|Ainda não há fluxos.
+imported=Imported “{0}”.|“{0}” foi importado.
+[bld]
+back=← Flows|← Fluxos
+saveState=Save state|Salvamento
+panels=Panels|Painéis
+undo=Undo (Ctrl+Z)|Desfazer (Ctrl+Z)
+redo=Redo (Ctrl+Shift+Z)|Refazer (Ctrl+Shift+Z)
+delete=Delete (Del)|Excluir (Del)
+tidy=Arrange|Organizar
+import=Import|Importar
+importT=Replace the draft with a file|Substituir o rascunho por um arquivo
+export=Export|Exportar
+exportT=Download the draft|Baixar o rascunho
+validate=Check|Verificar
+validateT=Save and validate|Salvar e validar
+save=Save|Salvar
+saveT=Ctrl+S
+publish=Publish|Publicar
+publishT=Check, test, publish|Verificar, testar, publicar
+zoomIn=Zoom in|Aproximar
+zoomOut=Zoom out|Afastar
+zoom100=100%
+fit=Fit|Ajustar
+fitT=Show all|Mostrar tudo
+canvas=Flow canvas|Área do fluxo
+panHint=Drag: pan · Shift+drag: select · Wheel: zoom|Arrastar: mover · Shift+arrastar: selecionar · Roda: zoom
+panHintRo=Drag: pan · Wheel: zoom|Arrastar: mover · Roda: zoom
+empty=Drag a node here from the palette.|Arraste um nó da paleta para cá.
+nodes=Nodes|Nós
+modules=Modules|Módulos
+noModules=None.|Nenhum.
+live=Live: version {0}|No ar: versão {0}
+notLive=Not published|Não publicado
+revision=Draft revision {0}|Revisão {0} do rascunho
+readOnly=Read-only|Somente leitura
+unsaved=Unsaved changes|Alterações não salvas
+allSaved=All changes saved|Tudo salvo
+conflictChip=Not saved: conflict|Não salvo: conflito
+saved=Draft saved.|Rascunho salvo.
+savedBad=Saved, with {0:problem/problems}.|Salvo, com {0:problema/problemas}.
+valid=No problems.|Nenhum problema.
+invalid={0:problem/problems}.|{0:problema/problemas}.
+published=Published as version {0}.|Publicado como versão {0}.
+pubInvalid=Not published: {0:problem/problems}.|Não publicado: {0:problema/problemas}.
+pubTests=Not published: {0:test case fails/test cases fail}.|Não publicado: {0:caso de teste falha/casos de teste falham}.
+overwritten=Overwritten.|Sobrescrito.
+reloaded=Loaded theirs; undo brings yours back.|O deles foi carregado; desfazer traz o seu.
+copied=Copied {0:node/nodes}.|{0:nó copiado/nós copiados}.
+pasted=Pasted {0:node/nodes}.|{0:nó colado/nós colados}.
+restored=Unsaved changes restored.|Alterações não salvas restauradas.
+restoredNewer=The draft changed since.|O rascunho mudou desde então.
+discard=Discard|Descartar
+nodeId=Node id|Id do nó
+idLength=1 to 64 characters.|De 1 a 64 caracteres.
+idTaken=“{0}” is taken.|“{0}” já existe.
+configJson=Configuration (JSON)|Configuração (JSON)
+noConfig=No settings.|Sem configuração.
+connections=Connections|Conexões
+then=Then ({0})|Depois ({0})
+notConnected=— not connected —|— sem conexão —
+output=Output: {0}.|Saída: {0}.
+duplicate=Duplicate|Duplicar
+delNode=Delete node|Excluir nó
+delNodes=Delete {0:node/nodes}|Excluir {0:nó/nós}
+delEdge=Delete connection|Excluir conexão
+edge=Connection|Conexão
+edgeText=From {0}, on “{1}”, to {2}.|De {0}, em “{1}”, para {2}.
+multi={0:node/nodes} selected|{0:nó selecionado/nós selecionados}
+settings=Flow settings|Configurações do fluxo
+settingsHint=Select a node to edit it.|Selecione um nó para editá-lo.
+trigger=Trigger|Gatilho
+keyList=Drag the background or with the middle button: pan;Wheel, + and −: zoom;Shift+click: add to the selection;Shift+drag: select an area;Drag a port onto a node: connect;Delete: remove;Ctrl+C, V, D: copy, paste, duplicate;Ctrl+Z, Shift+Z, S: undo, redo, save|Arrastar o fundo ou com o botão do meio: mover;Roda, + e −: zoom;Shift+clique: somar à seleção;Shift+arrastar: selecionar uma área;Arrastar uma porta até um nó: conectar;Delete: remover;Ctrl+C, V, D: copiar, colar, duplicar;Ctrl+Z, Shift+Z, S: desfazer, refazer, salvar
+[bld.cf]
+title=Someone else saved this draft|Outra pessoa salvou este rascunho
+msg=It was saved by someone else since you opened it.|Ele foi salvo por outra pessoa depois que você o abriu.
+detail=The server has revision {0} ({1}).|O servidor tem a revisão {0} ({1}).
+safe=Your changes are kept until you choose.|Suas alterações ficam até você escolher.
+keep=Keep editing|Continuar editando
+reload=Load theirs|Carregar o deles
+overwrite=Overwrite with mine|Sobrescrever com o meu
+[bld.imp]
+title=Import a flow|Importar um fluxo
+msg=Replace the canvas with {0:node/nodes}? You can undo.|Substituir o fluxo por {0:nó/nós}? Dá para desfazer.
+done=Imported.|Importado.
+failed=Not imported: {0}|Não importado: {0}
+notJson=not JSON.|não é JSON.
+notFlow=not a flow.|não é um fluxo.
+[bld.tab]
+inspector=Details|Detalhes
+problems=Problems|Problemas
+simulator=Simulator|Simulador
+tests=Tests|Testes
+versions=Versions|Versões
+[bld.type]
+start=Start|Início
+send_message=Send message|Enviar mensagem
+ask=Ask|Perguntar
+condition=Condition|Condição
+set_variable=Set variable|Definir variável
+module=Module|Módulo
+handoff=Hand over|Transferir
+wait=Wait|Esperar
+end=End|Fim
+[bld.sum]
+start=Conversation starts|A conversa começa
+end=Flow ends|O fluxo termina
+empty=Not configured yet|Ainda não configurado
+module=Choose a module|Escolha um módulo
+handoff=To an agent|Para um atendente
+unknown=Unknown node type|Tipo de nó desconhecido
+[bld.out]
+next=next|próximo
+true=true|verdadeiro
+false=false|falso
+success=success|sucesso
+error=error|erro
+[bld.field]
+text=Message|Mensagem
+question=Question|Pergunta
+variable=Variable|Variável
+validation=Answer type|Tipo de resposta
+choices=Choices|Opções
+retry_message=If invalid, say|Se inválida, dizer
+operator=Operator|Operador
+value=Value|Valor
+module=Module|Módulo
+with=Module settings|Configuração do módulo
+save_as=Save result as|Salvar resultado como
+timeout_ms=Timeout (ms)|Tempo limite (ms)
+retry=Retry|Novas tentativas
+attempts=Attempts|Tentativas
+delay_ms=Delay (ms)|Intervalo (ms)
+message=Message|Mensagem
+assignee_id=Agent|Atendente
+seconds=Seconds|Segundos
+name=Name|Nome
+type=Starts|Começa
+keywords=Keywords|Palavras-chave
+pattern=Regular expression|Expressão regular
+[bld.hint.send_message]
+text=Variables: {{customer_name}}…|Variáveis: {{customer_name}}…
+[bld.hint.ask]
+choices=3: buttons; 10: a list.|3: botões; 10: uma lista.
+[bld.hint.module]
+timeout_ms=Default 10000.|Padrão 10000.
+[bld.enum.validation]
+text=Any text|Qualquer texto
+number=Number|Número
+email=Email|E-mail
+choice=One of the choices|Uma das opções
+[bld.enum.operator]
+equals=equals|é igual a
+not_equals=does not equal|é diferente de
+contains=contains|contém
+starts_with=starts with|começa com
+matches_regex=matches regex|casa com regex
+greater_than=is greater than|é maior que
+less_than=is less than|é menor que
+is_set=is set|está definida
+is_empty=is empty|está vazia
+[bld.enum.type]
+default=By default|Por padrão
+keywords=First message has a keyword|A 1ª mensagem tem uma palavra-chave
+regex=First message matches|A 1ª mensagem corresponde
+[bld.f]
+choose=— choose —|— escolha —
+notSet=— not set —|— não definido —
+anyAgent=Any agent|Qualquer atendente
+notNumber=Enter a number.|Informe um número.
+badJson=Invalid JSON.|JSON inválido.
+range={0}–{1}
+key=Name|Nome
+value=Value|Valor
+remove=Remove|Remover
+add=+ Add|+ Adicionar
+json=Text, or JSON such as 42 or true|Texto, ou JSON como 42 ou true
+[bld.pr]
+title=Problems ({0})|Problemas ({0})
+none=No problems found.|Nenhum problema encontrado.
+flow=Flow|Fluxo
+tests=Test cases|Casos de teste
+gone=(node deleted)|(nó excluído)
+stale=Outdated: check again.|Desatualizados: verifique de novo.
+load=In the saved draft.|No rascunho salvo.
+save=Found when saving.|Encontrados ao salvar.
+validate=Found by the check.|Encontrados na verificação.
+publish=Reported when publishing.|Informados ao publicar.
+[bld.code]
+missing_start=No start|Sem início
+multiple_start=Several starts|Vários inícios
+duplicate_node=Duplicate id|Id repetido
+invalid_node_id=Bad id|Id inválido
+unknown_node_type=Unknown type|Tipo desconhecido
+dangling_edge=Broken connection|Conexão quebrada
+duplicate_edge=Duplicate connection|Conexão repetida
+unknown_outcome=Unknown outcome|Saída desconhecida
+missing_outcome=Not connected|Sem conexão
+unreachable_node=Unreachable|Inalcançável
+undefined_variable=Undefined variable|Variável indefinida
+invalid_config=Configuration|Configuração
+unknown_module=Unknown module|Módulo desconhecido
+invalid_module_config=Module settings|Configuração do módulo
+invalid_trigger=Trigger|Gatilho
+test_failed=Test failed|Teste falhou
+[bld.sim]
+title=Simulator|Simulador
+hint=Chat as a customer; nothing is sent.|Converse como cliente; nada é enviado.
+version=Version {0}|Versão {0}
+restart=Restart|Recomeçar
+ph=Type a customer message…|Digite uma mensagem do cliente…
+send=Send|Enviar
+empty=Say something.|Diga algo.
+thinking=Answering…|Respondendo…
+showNode=Show node|Mostrar nó
+full=50 messages at most.|No máximo 50 mensagens.
+notSaved=Save first.|Salve antes.
+path={0:node/nodes} run|{0:nó/nós}
+vars=Variables|Variáveis
+toTest=Save as test|Salvar como teste
+caseName=Simulation {0}|Simulação {0}
+caseAdded=Test added.|Teste adicionado.
+[bld.sim.st]
+not_started=Not started|Não começou
+awaiting_input=Waiting for the customer|Esperando o cliente
+waiting=Waiting (timer)|Esperando (tempo)
+handed_off=Handed over|Transferido
+completed=Flow completed|Fluxo concluído
+failed=Flow failed|O fluxo falhou
+[bld.ts]
+title=Test cases ({0})|Casos de teste ({0})
+hint=Failing tests block publishing.|Testes falhando impedem a publicação.
+run=Run tests|Rodar testes
+summary={0} of {1} passed|{0} de {1} passaram
+stale=Edited since.|Editados desde então.
+empty=No tests.|Sem testes.
+add=+ Add test|+ Adicionar teste
+newName=Test {0}|Teste {0}
+remove=Remove|Remover
+describe=Description|Descrição
+messages=Customer messages|Mensagens do cliente
+replies=Replies contain|As respostas contêm
+endsAt=Ends at node|Termina no nó
+expect=Expected|Esperado
+startVars=Starting variables|Variáveis iniciais
+pass=Pass|Passou
+fail=Fail|Falhou
+path=Path: {0}|Caminho: {0}
+[bld.v]
+title=Versions|Versões
+hint=Conversations keep their version.|As conversas mantêm a sua versão.
+none=Nothing published yet.|Nada publicado ainda.
+live=Live|No ar
+copyOf=Rollback to {0}|Volta à {0}
+meta={0} · {1:node/nodes}|{0} · {1:nó/nós}
+simulate=Simulate|Simular
+load=Open in draft|Abrir no rascunho
+loadTitle=Open version {0} in the draft?|Abrir a versão {0} no rascunho?
+loadMsg=You can undo.|Dá para desfazer.
+rollback=Roll back|Voltar para esta
+rbTitle=Roll back to version {0}?|Voltar para a versão {0}?
+rbMsg=It is published as version {1}.|Ela é publicada como versão {1}.
+rolledBack=Version {0} is live.|A versão {0} está no ar.
+`;
 
-addStrings({
-  en: {
-    "builder.back": "← Flows",
-    "builder.saveState": "Save state",
-    "builder.panels": "Builder panels",
-    "builder.undo": "Undo (Ctrl+Z)",
-    "builder.redo": "Redo (Ctrl+Shift+Z)",
-    "builder.delete": "Delete selection (Delete)",
-    "builder.tidy": "Arrange nodes automatically",
-    "builder.import": "Import",
-    "builder.importTitle": "Replace the draft with a flow from a JSON file",
-    "builder.export": "Export",
-    "builder.exportTitle": "Download the draft as JSON",
-    "builder.validate": "Check",
-    "builder.validateTitle": "Validate the saved draft (saves first)",
-    "builder.save": "Save",
-    "builder.saveTitle": "Save the draft (Ctrl+S)",
-    "builder.publish": "Publish",
-    "builder.publishTitle": "Run the checks and tests, then publish the draft as a new version",
-    "builder.zoomIn": "Zoom in",
-    "builder.zoomOut": "Zoom out",
-    "builder.zoomReset": "Reset zoom to 100%",
-    "builder.fit": "Fit",
-    "builder.fitTitle": "Fit the whole flow on screen",
-    "builder.canvas.label": "Flow canvas",
-    "builder.canvas.hint": "Drag to pan · Shift+drag to select · Wheel to zoom",
-    "builder.canvas.hintReadOnly": "Read-only · Drag to pan · Wheel to zoom",
-    "builder.canvas.empty": "This flow has no nodes yet. Drag one from the palette.",
-    "builder.palette.nodes": "Nodes",
-    "builder.palette.modules": "Modules",
-    "builder.palette.noModules": "No modules are available.",
-    "builder.palette.help": "Drag onto the canvas, or click to add.",
-    "builder.publishedChip": (v) => `Live: version ${v}`,
-    "builder.notPublished": "Not published",
-    "builder.revision": (r) => `Draft revision ${r}`,
-    "builder.readOnly": "Read-only",
-    "builder.unsaved": "Unsaved changes",
-    "builder.allSaved": "All changes saved",
-    "builder.conflictChip": "Not saved: the draft changed on the server",
-    "builder.saved": "Draft saved.",
-    "builder.savedWithProblems": (n) => `Draft saved, with ${plural(n, "problem", "problems")} to fix before publishing.`,
-    "builder.valid": "No problems: the draft can be published.",
-    "builder.invalid": (n) => `The draft has ${plural(n, "problem", "problems")}.`,
-    "builder.published": (v) => `Published as version ${v}.`,
-    "builder.publishInvalid": (n) => `Not published: ${plural(n, "problem", "problems")} to fix first.`,
-    "builder.publishTestsFailed": (n) => `Not published: ${plural(n, "test case fails", "test cases fail")}.`,
-    "builder.overwritten": "Your version replaced the newer draft on the server.",
-    "builder.reloaded": "Loaded the server's draft. Undo brings your version back.",
-    "builder.copied": (n) => `Copied ${plural(n, "node", "nodes")}.`,
-    "builder.pasted": (n) => `Pasted ${plural(n, "node", "nodes")}.`,
-    "builder.conflict.title": "Someone else saved this draft",
-    "builder.conflict.message": "The draft was saved by someone else (or in another tab) after you opened it, so your save was refused.",
-    "builder.conflict.detail": (rev, when) => `The server now has revision ${rev}, saved ${when}.`,
-    "builder.conflict.safe": "Your changes are still here. Overwrite the server's draft with yours, download yours as a file, or load the server's draft (undo brings yours back).",
-    "builder.conflict.keep": "Keep editing",
-    "builder.conflict.download": "Download mine",
-    "builder.conflict.reload": "Load theirs",
-    "builder.conflict.overwrite": "Overwrite with mine",
-    "builder.restored": "Your unsaved changes from earlier in this session were restored.",
-    "builder.restored.newer": "The draft was saved elsewhere since: saving will ask how to resolve it.",
-    "builder.restored.discard": "Discard them",
-    "builder.import.title": "Import a flow",
-    "builder.import.message": (n, e) => `Replace the canvas with the file's ${plural(n, "node", "nodes")} and ${plural(e, "connection", "connections")}? You can undo this.`,
-    "builder.import.done": "Flow imported. Save to keep it.",
-    "builder.import.failed": (m) => `The file could not be imported: ${m}`,
-    "builder.import.notJson": "it is not JSON.",
-    "builder.import.notFlow": "it is not a flow (expected nodes and edges).",
-    "builder.tab.inspector": "Details",
-    "builder.tab.problems": "Problems",
-    "builder.tab.simulator": "Simulator",
-    "builder.tab.tests": "Tests",
-    "builder.tab.versions": "Versions",
-    "builder.type.start": "Start",
-    "builder.type.send_message": "Send message",
-    "builder.type.ask": "Ask",
-    "builder.type.condition": "Condition",
-    "builder.type.set_variable": "Set variable",
-    "builder.type.module": "Module",
-    "builder.type.handoff": "Hand over",
-    "builder.type.wait": "Wait",
-    "builder.type.end": "End",
-    "builder.desc.start": "Where every conversation of this flow begins.",
-    "builder.desc.send_message": "Sends a text message. {{variables}} are filled in.",
-    "builder.desc.ask": "Asks a question and stores the validated answer in a variable.",
-    "builder.desc.condition": "Goes one way or the other depending on a variable.",
-    "builder.desc.set_variable": "Stores a value in a variable.",
-    "builder.desc.module": "Runs a module; goes on through success or error.",
-    "builder.desc.handoff": "Passes the conversation to a human agent.",
-    "builder.desc.wait": "Pauses before going on.",
-    "builder.desc.end": "Ends the flow.",
-    "builder.desc.unknown": "A node type this builder does not know; its configuration is edited as JSON.",
-    "builder.sum.start": "Conversation starts",
-    "builder.sum.end": "Flow ends",
-    "builder.sum.empty": "Not configured yet",
-    "builder.sum.module": "Choose a module",
-    "builder.sum.handoff": "To an agent",
-    "builder.sum.unknown": "Unknown node type",
-    "builder.outcome.next": "next",
-    "builder.outcome.true": "true",
-    "builder.outcome.false": "false",
-    "builder.outcome.success": "success",
-    "builder.outcome.error": "error",
-    "builder.port.title": (o) => `Drag to connect “${o}”`,
-    "builder.field.text": "Message",
-    "builder.field.question": "Question",
-    "builder.field.variable": "Variable",
-    "builder.field.validation": "Answer type",
-    "builder.field.choices": "Choices",
-    "builder.field.retry_message": "Message when the answer is invalid",
-    "builder.field.operator": "Operator",
-    "builder.field.value": "Value",
-    "builder.field.module": "Module",
-    "builder.field.with": "Module settings",
-    "builder.field.save_as": "Save result as",
-    "builder.field.timeout_ms": "Timeout (ms)",
-    "builder.field.retry": "Retry",
-    "builder.field.attempts": "Attempts",
-    "builder.field.delay_ms": "Delay between attempts (ms)",
-    "builder.field.message": "Message",
-    "builder.field.assignee_id": "Agent",
-    "builder.field.seconds": "Seconds",
-    "builder.field.name": "Name",
-    "builder.field.type": "Starts",
-    "builder.field.keywords": "Keywords",
-    "builder.field.pattern": "Regular expression",
-    "builder.hint.send_message.text": "Use {{customer_name}} or any variable set earlier.",
-    "builder.hint.ask.variable": "Letters, digits and _; later nodes use it as {{name}}.",
-    "builder.hint.ask.choices": "Up to 3 become buttons, up to 10 a list (24 characters each).",
-    "builder.hint.condition.value": "Compared ignoring case; greater/less compare numbers.",
-    "builder.hint.set_variable.value": "Text may use {{variables}}.",
-    "builder.hint.module.save_as": "The module's output is stored in this variable.",
-    "builder.hint.module.timeout_ms": "100 to 300000; 10000 when empty.",
-    "builder.hint.wait.seconds": "1 to 86400 (one day).",
-    "builder.hint.handoff.assignee_id": "Leave empty for any available agent.",
-    "builder.hint.trigger.keywords": "The flow starts when the first message contains one of these.",
-    "builder.hint.trigger.pattern": "The flow starts when the first message matches.",
-    "builder.enum.validation.text": "Any text",
-    "builder.enum.validation.number": "Number",
-    "builder.enum.validation.email": "Email",
-    "builder.enum.validation.choice": "One of the choices",
-    "builder.enum.operator.equals": "equals",
-    "builder.enum.operator.not_equals": "does not equal",
-    "builder.enum.operator.contains": "contains",
-    "builder.enum.operator.starts_with": "starts with",
-    "builder.enum.operator.matches_regex": "matches the regular expression",
-    "builder.enum.operator.greater_than": "is greater than",
-    "builder.enum.operator.less_than": "is less than",
-    "builder.enum.operator.is_set": "is set",
-    "builder.enum.operator.is_empty": "is empty",
-    "builder.enum.type.default": "By default (the tenant's default flow)",
-    "builder.enum.type.keywords": "When the first message has a keyword",
-    "builder.enum.type.regex": "When the first message matches a regular expression",
-    "builder.form.choose": "— choose —",
-    "builder.form.notSet": "— not set —",
-    "builder.form.anyAgent": "Any available agent",
-    "builder.form.notNumber": "Enter a number.",
-    "builder.form.badJson": "This is not valid JSON.",
-    "builder.form.range": (a, b) => `From ${a} to ${b}.`,
-    "builder.form.key": "Name",
-    "builder.form.value": "Value",
-    "builder.form.remove": "Remove",
-    "builder.form.addEntry": "+ Add entry",
-    "builder.form.addItem": "+ Add",
-    "builder.form.valueType": "Value type",
-    "builder.form.type.text": "Text",
-    "builder.form.type.number": "Number",
-    "builder.form.type.boolean": "Yes / no",
-    "builder.form.type.json": "JSON",
-    "builder.form.yes": "Yes",
-    "builder.form.no": "No",
-    "builder.nodeId": "Node id",
-    "builder.nodeIdHint": "Used by problems, tests (ends at) and the simulator.",
-    "builder.rename.length": "Ids are 1 to 64 characters.",
-    "builder.rename.taken": (id) => `Another node is already called “${id}”.`,
-    "builder.configJson": "Configuration (JSON)",
-    "builder.noConfig": "This node has nothing to configure.",
-    "builder.connections": "Connections",
-    "builder.outcomeLabel": (o) => `Then (${o})`,
-    "builder.notConnected": "— not connected —",
-    "builder.moduleOutput": (keys) => `Output: ${keys}.`,
-    "builder.duplicate": "Duplicate",
-    "builder.deleteNode": "Delete node",
-    "builder.deleteNodes": (n) => `Delete ${plural(n, "node", "nodes")}`,
-    "builder.deleteEdge": "Delete connection",
-    "builder.edge": "Connection",
-    "builder.edgeText": (from, o, to) => `From ${from}, on “${o}”, to ${to}.`,
-    "builder.multi": (n) => `${plural(n, "node", "nodes")} selected`,
-    "builder.multiMore": (n) => `and ${n} more`,
-    "builder.flowSettings": "Flow settings",
-    "builder.flowSettingsHint": "Select a node to configure it. These settings apply to the whole flow.",
-    "builder.trigger": "Trigger",
-    "builder.stats.nodes": "Nodes",
-    "builder.stats.edges": "Connections",
-    "builder.stats.tests": "Test cases",
-    "builder.shortcuts": "Mouse and keyboard",
-    "builder.shortcut.pan": "Drag the background, or hold Space and drag, to pan.",
-    "builder.shortcut.zoom": "Mouse wheel, + and − to zoom; Fit shows everything.",
-    "builder.shortcut.select": "Click a node to select it; Shift+click adds to the selection.",
-    "builder.shortcut.band": "Shift+drag on the background selects an area.",
-    "builder.shortcut.connect": "Drag from a node's port (right side) onto another node to connect.",
-    "builder.shortcut.delete": "Delete or Backspace removes the selection.",
-    "builder.shortcut.copy": "Ctrl+C / Ctrl+V copy and paste; Ctrl+D duplicates.",
-    "builder.shortcut.undo": "Ctrl+Z undoes, Ctrl+Shift+Z redoes.",
-    "builder.shortcut.save": "Ctrl+S saves the draft.",
-    "builder.problems.title": (n) => (n ? `Problems (${n})` : "Problems"),
-    "builder.problems.none": "No problems found.",
-    "builder.problems.flow": "Flow",
-    "builder.problems.tests": "Test cases",
-    "builder.problems.openTests": "Open tests",
-    "builder.problems.gone": "(node deleted)",
-    "builder.problems.stale": "You changed the flow since these were found: save or check again.",
-    "builder.problems.source.load": "Found in the saved draft.",
-    "builder.problems.source.save": "Found when the draft was last saved.",
-    "builder.problems.source.validate": "Found by the last check.",
-    "builder.problems.source.publish": "Reported when publishing.",
-    "builder.code.missing_start": "No start",
-    "builder.code.multiple_start": "Several starts",
-    "builder.code.duplicate_node": "Duplicate id",
-    "builder.code.invalid_node_id": "Bad id",
-    "builder.code.unknown_node_type": "Unknown type",
-    "builder.code.dangling_edge": "Broken connection",
-    "builder.code.duplicate_edge": "Duplicate connection",
-    "builder.code.unknown_outcome": "Unknown outcome",
-    "builder.code.missing_outcome": "Not connected",
-    "builder.code.unreachable_node": "Unreachable",
-    "builder.code.undefined_variable": "Undefined variable",
-    "builder.code.invalid_config": "Configuration",
-    "builder.code.unknown_module": "Unknown module",
-    "builder.code.invalid_module_config": "Module settings",
-    "builder.code.invalid_trigger": "Trigger",
-    "builder.code.test_failed": "Test failed",
-    "builder.sim.title": "Simulator",
-    "builder.sim.hint": "Chat as a customer. Nothing is sent to WhatsApp; waits pass at once.",
-    "builder.sim.draft": "Draft",
-    "builder.sim.version": (v) => `Version ${v}`,
-    "builder.sim.versionLabel": "What to simulate",
-    "builder.sim.restart": "Restart",
-    "builder.sim.placeholder": "Type a customer message…",
-    "builder.sim.send": "Send",
-    "builder.sim.empty": "Send a message to start the conversation.",
-    "builder.sim.thinking": "The bot is answering",
-    "builder.sim.showNode": "Show this node",
-    "builder.sim.full": "50 messages at most: restart to go on.",
-    "builder.sim.notSaved": "The draft must be saved before it can be simulated.",
-    "builder.sim.pathLength": (n) => `${plural(n, "node", "nodes")} run, highlighted on the canvas`,
-    "builder.sim.status.not_started": "Not started",
-    "builder.sim.status.awaiting_input": "Waiting for the customer",
-    "builder.sim.status.waiting": "Waiting for a timer",
-    "builder.sim.status.handed_off": "Handed over to an agent",
-    "builder.sim.status.completed": "Flow completed",
-    "builder.sim.status.failed": "Flow failed",
-    "builder.sim.variables": "Starting variables",
-    "builder.sim.variablesHint": "One per line: name = value (JSON values such as 42 or true are typed).",
-    "builder.sim.state": "Variables now",
-    "builder.sim.toTest": "Save as test case",
-    "builder.sim.caseName": (n) => `Simulated conversation ${n}`,
-    "builder.sim.caseAdded": "Test case added. Save the draft to keep it.",
-    "builder.tests.title": (n) => `Test cases (${n})`,
-    "builder.tests.hint": "Each case plays its messages through the draft; publishing refuses a draft whose cases fail.",
-    "builder.tests.run": "Run tests",
-    "builder.tests.summary": (p, n) => `${p} of ${n} passed`,
-    "builder.tests.stale": "Edited since the last run.",
-    "builder.tests.empty": "No test cases yet.",
-    "builder.tests.add": "+ Add test case",
-    "builder.tests.newName": (n) => `Test case ${n}`,
-    "builder.tests.remove": "Remove test case",
-    "builder.tests.describe": "Description",
-    "builder.tests.messages": "Customer messages",
-    "builder.tests.messagesHint": "One message per line.",
-    "builder.tests.replies": "Replies must contain",
-    "builder.tests.repliesHint": "One text per line; each must appear in some bot reply.",
-    "builder.tests.endsAt": "Ends at node",
-    "builder.tests.anyNode": "— any —",
-    "builder.tests.expectVars": "Variables afterwards",
-    "builder.tests.startVars": "Starting variables",
-    "builder.tests.varsHint": "One per line: name = value.",
-    "builder.tests.pass": "Pass",
-    "builder.tests.fail": "Fail",
-    "builder.tests.path": (p) => `Path: ${p}`,
-    "builder.versions.title": "Versions",
-    "builder.versions.hint": "Published versions, newest first. Conversations keep the version they started with.",
-    "builder.versions.refresh": "Refresh",
-    "builder.versions.none": "Nothing published yet.",
-    "builder.versions.live": "Live",
-    "builder.versions.copyOf": (v) => `Rollback to ${v}`,
-    "builder.versions.meta": (when, n) => `${when} · ${plural(n, "node", "nodes")}`,
-    "builder.versions.simulate": "Simulate",
-    "builder.versions.load": "Open in draft",
-    "builder.versions.loadTitle": (v) => `Open version ${v} in the draft?`,
-    "builder.versions.loadMessage": "The canvas is replaced by this version. Nothing is published until you publish; undo brings the current draft back.",
-    "builder.versions.rollback": "Roll back",
-    "builder.versions.rollbackTitle": (v) => `Roll back to version ${v}?`,
-    "builder.versions.rollbackMessage": (v, next) => `Version ${v} is published again as version ${next}; new conversations start it at once. The draft is not changed.`,
-    "builder.versions.rolledBack": (v, from) => `Version ${v} is live (a copy of version ${from}).`,
-  },
-  "pt-BR": {
-    "builder.back": "← Fluxos",
-    "builder.saveState": "Estado do salvamento",
-    "builder.panels": "Painéis do editor",
-    "builder.undo": "Desfazer (Ctrl+Z)",
-    "builder.redo": "Refazer (Ctrl+Shift+Z)",
-    "builder.delete": "Excluir seleção (Delete)",
-    "builder.tidy": "Organizar os nós automaticamente",
-    "builder.import": "Importar",
-    "builder.importTitle": "Substituir o rascunho por um fluxo de um arquivo JSON",
-    "builder.export": "Exportar",
-    "builder.exportTitle": "Baixar o rascunho em JSON",
-    "builder.validate": "Verificar",
-    "builder.validateTitle": "Validar o rascunho salvo (salva antes)",
-    "builder.save": "Salvar",
-    "builder.saveTitle": "Salvar o rascunho (Ctrl+S)",
-    "builder.publish": "Publicar",
-    "builder.publishTitle": "Rodar as verificações e os testes e publicar o rascunho como nova versão",
-    "builder.zoomIn": "Aproximar",
-    "builder.zoomOut": "Afastar",
-    "builder.zoomReset": "Voltar o zoom para 100%",
-    "builder.fit": "Ajustar",
-    "builder.fitTitle": "Mostrar o fluxo inteiro na tela",
-    "builder.canvas.label": "Área do fluxo",
-    "builder.canvas.hint": "Arraste para mover · Shift+arrastar seleciona · Roda para zoom",
-    "builder.canvas.hintReadOnly": "Somente leitura · Arraste para mover · Roda para zoom",
-    "builder.canvas.empty": "Este fluxo ainda não tem nós. Arraste um da paleta.",
-    "builder.palette.nodes": "Nós",
-    "builder.palette.modules": "Módulos",
-    "builder.palette.noModules": "Nenhum módulo disponível.",
-    "builder.palette.help": "Arraste para a área do fluxo ou clique para adicionar.",
-    "builder.publishedChip": (v) => `No ar: versão ${v}`,
-    "builder.notPublished": "Não publicado",
-    "builder.revision": (r) => `Revisão ${r} do rascunho`,
-    "builder.readOnly": "Somente leitura",
-    "builder.unsaved": "Alterações não salvas",
-    "builder.allSaved": "Tudo salvo",
-    "builder.conflictChip": "Não salvo: o rascunho mudou no servidor",
-    "builder.saved": "Rascunho salvo.",
-    "builder.savedWithProblems": (n) => `Rascunho salvo, com ${plural(n, "problema", "problemas")} a corrigir antes de publicar.`,
-    "builder.valid": "Nenhum problema: o rascunho pode ser publicado.",
-    "builder.invalid": (n) => `O rascunho tem ${plural(n, "problema", "problemas")}.`,
-    "builder.published": (v) => `Publicado como versão ${v}.`,
-    "builder.publishInvalid": (n) => `Não publicado: corrija antes ${plural(n, "problema", "problemas")}.`,
-    "builder.publishTestsFailed": (n) => `Não publicado: ${n === 1 ? "1 caso de teste falha" : `${n} casos de teste falham`}.`,
-    "builder.overwritten": "Sua versão substituiu o rascunho mais novo do servidor.",
-    "builder.reloaded": "O rascunho do servidor foi carregado. Desfazer traz sua versão de volta.",
-    "builder.copied": (n) => `${plural(n, "nó copiado", "nós copiados")}.`,
-    "builder.pasted": (n) => `${plural(n, "nó colado", "nós colados")}.`,
-    "builder.conflict.title": "Outra pessoa salvou este rascunho",
-    "builder.conflict.message": "O rascunho foi salvo por outra pessoa (ou em outra aba) depois que você o abriu, então seu salvamento foi recusado.",
-    "builder.conflict.detail": (rev, when) => `O servidor agora tem a revisão ${rev}, salva em ${when}.`,
-    "builder.conflict.safe": "Suas alterações continuam aqui. Sobrescreva o rascunho do servidor com o seu, baixe o seu em arquivo ou carregue o do servidor (desfazer traz o seu de volta).",
-    "builder.conflict.keep": "Continuar editando",
-    "builder.conflict.download": "Baixar o meu",
-    "builder.conflict.reload": "Carregar o deles",
-    "builder.conflict.overwrite": "Sobrescrever com o meu",
-    "builder.restored": "Suas alterações não salvas de antes, nesta sessão, foram restauradas.",
-    "builder.restored.newer": "O rascunho foi salvo em outro lugar desde então: ao salvar, você escolhe como resolver.",
-    "builder.restored.discard": "Descartá-las",
-    "builder.import.title": "Importar um fluxo",
-    "builder.import.message": (n, e) => `Substituir a área do fluxo por ${plural(n, "nó", "nós")} e ${plural(e, "conexão", "conexões")} do arquivo? Dá para desfazer.`,
-    "builder.import.done": "Fluxo importado. Salve para mantê-lo.",
-    "builder.import.failed": (m) => `Não foi possível importar o arquivo: ${m}`,
-    "builder.import.notJson": "não é JSON.",
-    "builder.import.notFlow": "não é um fluxo (esperava nodes e edges).",
-    "builder.tab.inspector": "Detalhes",
-    "builder.tab.problems": "Problemas",
-    "builder.tab.simulator": "Simulador",
-    "builder.tab.tests": "Testes",
-    "builder.tab.versions": "Versões",
-    "builder.type.start": "Início",
-    "builder.type.send_message": "Enviar mensagem",
-    "builder.type.ask": "Perguntar",
-    "builder.type.condition": "Condição",
-    "builder.type.set_variable": "Definir variável",
-    "builder.type.module": "Módulo",
-    "builder.type.handoff": "Transferir",
-    "builder.type.wait": "Esperar",
-    "builder.type.end": "Fim",
-    "builder.desc.start": "Onde toda conversa deste fluxo começa.",
-    "builder.desc.send_message": "Envia uma mensagem de texto. As {{variáveis}} são preenchidas.",
-    "builder.desc.ask": "Faz uma pergunta e guarda a resposta validada numa variável.",
-    "builder.desc.condition": "Segue por um caminho ou outro conforme uma variável.",
-    "builder.desc.set_variable": "Guarda um valor numa variável.",
-    "builder.desc.module": "Executa um módulo; segue por sucesso ou erro.",
-    "builder.desc.handoff": "Passa a conversa para um atendente.",
-    "builder.desc.wait": "Espera antes de seguir.",
-    "builder.desc.end": "Encerra o fluxo.",
-    "builder.desc.unknown": "Um tipo de nó que este editor não conhece; a configuração é editada em JSON.",
-    "builder.sum.start": "A conversa começa",
-    "builder.sum.end": "O fluxo termina",
-    "builder.sum.empty": "Ainda não configurado",
-    "builder.sum.module": "Escolha um módulo",
-    "builder.sum.handoff": "Para um atendente",
-    "builder.sum.unknown": "Tipo de nó desconhecido",
-    "builder.outcome.next": "próximo",
-    "builder.outcome.true": "verdadeiro",
-    "builder.outcome.false": "falso",
-    "builder.outcome.success": "sucesso",
-    "builder.outcome.error": "erro",
-    "builder.port.title": (o) => `Arraste para conectar “${o}”`,
-    "builder.field.text": "Mensagem",
-    "builder.field.question": "Pergunta",
-    "builder.field.variable": "Variável",
-    "builder.field.validation": "Tipo de resposta",
-    "builder.field.choices": "Opções",
-    "builder.field.retry_message": "Mensagem quando a resposta é inválida",
-    "builder.field.operator": "Operador",
-    "builder.field.value": "Valor",
-    "builder.field.module": "Módulo",
-    "builder.field.with": "Configuração do módulo",
-    "builder.field.save_as": "Salvar resultado como",
-    "builder.field.timeout_ms": "Tempo limite (ms)",
-    "builder.field.retry": "Novas tentativas",
-    "builder.field.attempts": "Tentativas",
-    "builder.field.delay_ms": "Intervalo entre tentativas (ms)",
-    "builder.field.message": "Mensagem",
-    "builder.field.assignee_id": "Atendente",
-    "builder.field.seconds": "Segundos",
-    "builder.field.name": "Nome",
-    "builder.field.type": "Começa",
-    "builder.field.keywords": "Palavras-chave",
-    "builder.field.pattern": "Expressão regular",
-    "builder.hint.send_message.text": "Use {{customer_name}} ou qualquer variável definida antes.",
-    "builder.hint.ask.variable": "Letras, dígitos e _; os nós seguintes a usam como {{nome}}.",
-    "builder.hint.ask.choices": "Até 3 viram botões, até 10 uma lista (24 caracteres cada).",
-    "builder.hint.condition.value": "Comparado sem diferenciar maiúsculas; maior/menor comparam números.",
-    "builder.hint.set_variable.value": "O texto pode usar {{variáveis}}.",
-    "builder.hint.module.save_as": "A saída do módulo é guardada nesta variável.",
-    "builder.hint.module.timeout_ms": "De 100 a 300000; 10000 se vazio.",
-    "builder.hint.wait.seconds": "De 1 a 86400 (um dia).",
-    "builder.hint.handoff.assignee_id": "Deixe vazio para qualquer atendente disponível.",
-    "builder.hint.trigger.keywords": "O fluxo começa quando a primeira mensagem contém uma destas.",
-    "builder.hint.trigger.pattern": "O fluxo começa quando a primeira mensagem corresponde.",
-    "builder.enum.validation.text": "Qualquer texto",
-    "builder.enum.validation.number": "Número",
-    "builder.enum.validation.email": "E-mail",
-    "builder.enum.validation.choice": "Uma das opções",
-    "builder.enum.operator.equals": "é igual a",
-    "builder.enum.operator.not_equals": "é diferente de",
-    "builder.enum.operator.contains": "contém",
-    "builder.enum.operator.starts_with": "começa com",
-    "builder.enum.operator.matches_regex": "corresponde à expressão regular",
-    "builder.enum.operator.greater_than": "é maior que",
-    "builder.enum.operator.less_than": "é menor que",
-    "builder.enum.operator.is_set": "está definida",
-    "builder.enum.operator.is_empty": "está vazia",
-    "builder.enum.type.default": "Por padrão (o fluxo padrão da organização)",
-    "builder.enum.type.keywords": "Quando a primeira mensagem tem uma palavra-chave",
-    "builder.enum.type.regex": "Quando a primeira mensagem corresponde a uma expressão regular",
-    "builder.form.choose": "— escolha —",
-    "builder.form.notSet": "— não definido —",
-    "builder.form.anyAgent": "Qualquer atendente disponível",
-    "builder.form.notNumber": "Informe um número.",
-    "builder.form.badJson": "Isto não é um JSON válido.",
-    "builder.form.range": (a, b) => `De ${a} a ${b}.`,
-    "builder.form.key": "Nome",
-    "builder.form.value": "Valor",
-    "builder.form.remove": "Remover",
-    "builder.form.addEntry": "+ Adicionar item",
-    "builder.form.addItem": "+ Adicionar",
-    "builder.form.valueType": "Tipo do valor",
-    "builder.form.type.text": "Texto",
-    "builder.form.type.number": "Número",
-    "builder.form.type.boolean": "Sim / não",
-    "builder.form.type.json": "JSON",
-    "builder.form.yes": "Sim",
-    "builder.form.no": "Não",
-    "builder.nodeId": "Id do nó",
-    "builder.nodeIdHint": "Usado nos problemas, nos testes (termina em) e no simulador.",
-    "builder.rename.length": "Ids têm de 1 a 64 caracteres.",
-    "builder.rename.taken": (id) => `Já existe um nó chamado “${id}”.`,
-    "builder.configJson": "Configuração (JSON)",
-    "builder.noConfig": "Este nó não tem nada a configurar.",
-    "builder.connections": "Conexões",
-    "builder.outcomeLabel": (o) => `Depois (${o})`,
-    "builder.notConnected": "— sem conexão —",
-    "builder.moduleOutput": (keys) => `Saída: ${keys}.`,
-    "builder.duplicate": "Duplicar",
-    "builder.deleteNode": "Excluir nó",
-    "builder.deleteNodes": (n) => `Excluir ${plural(n, "nó", "nós")}`,
-    "builder.deleteEdge": "Excluir conexão",
-    "builder.edge": "Conexão",
-    "builder.edgeText": (from, o, to) => `De ${from}, em “${o}”, para ${to}.`,
-    "builder.multi": (n) => `${plural(n, "nó selecionado", "nós selecionados")}`,
-    "builder.multiMore": (n) => `e mais ${n}`,
-    "builder.flowSettings": "Configurações do fluxo",
-    "builder.flowSettingsHint": "Selecione um nó para configurá-lo. Estas configurações valem para o fluxo todo.",
-    "builder.trigger": "Gatilho",
-    "builder.stats.nodes": "Nós",
-    "builder.stats.edges": "Conexões",
-    "builder.stats.tests": "Casos de teste",
-    "builder.shortcuts": "Mouse e teclado",
-    "builder.shortcut.pan": "Arraste o fundo, ou segure Espaço e arraste, para mover.",
-    "builder.shortcut.zoom": "Roda do mouse, + e − para zoom; Ajustar mostra tudo.",
-    "builder.shortcut.select": "Clique num nó para selecioná-lo; Shift+clique adiciona à seleção.",
-    "builder.shortcut.band": "Shift+arrastar no fundo seleciona uma área.",
-    "builder.shortcut.connect": "Arraste da porta de um nó (lado direito) até outro nó para conectar.",
-    "builder.shortcut.delete": "Delete ou Backspace remove a seleção.",
-    "builder.shortcut.copy": "Ctrl+C / Ctrl+V copiam e colam; Ctrl+D duplica.",
-    "builder.shortcut.undo": "Ctrl+Z desfaz, Ctrl+Shift+Z refaz.",
-    "builder.shortcut.save": "Ctrl+S salva o rascunho.",
-    "builder.problems.title": (n) => (n ? `Problemas (${n})` : "Problemas"),
-    "builder.problems.none": "Nenhum problema encontrado.",
-    "builder.problems.flow": "Fluxo",
-    "builder.problems.tests": "Casos de teste",
-    "builder.problems.openTests": "Abrir testes",
-    "builder.problems.gone": "(nó excluído)",
-    "builder.problems.stale": "Você alterou o fluxo depois disso: salve ou verifique de novo.",
-    "builder.problems.source.load": "Encontrados no rascunho salvo.",
-    "builder.problems.source.save": "Encontrados no último salvamento.",
-    "builder.problems.source.validate": "Encontrados na última verificação.",
-    "builder.problems.source.publish": "Informados ao publicar.",
-    "builder.code.missing_start": "Sem início",
-    "builder.code.multiple_start": "Vários inícios",
-    "builder.code.duplicate_node": "Id repetido",
-    "builder.code.invalid_node_id": "Id inválido",
-    "builder.code.unknown_node_type": "Tipo desconhecido",
-    "builder.code.dangling_edge": "Conexão quebrada",
-    "builder.code.duplicate_edge": "Conexão repetida",
-    "builder.code.unknown_outcome": "Saída desconhecida",
-    "builder.code.missing_outcome": "Sem conexão",
-    "builder.code.unreachable_node": "Inalcançável",
-    "builder.code.undefined_variable": "Variável indefinida",
-    "builder.code.invalid_config": "Configuração",
-    "builder.code.unknown_module": "Módulo desconhecido",
-    "builder.code.invalid_module_config": "Configuração do módulo",
-    "builder.code.invalid_trigger": "Gatilho",
-    "builder.code.test_failed": "Teste falhou",
-    "builder.sim.title": "Simulador",
-    "builder.sim.hint": "Converse como um cliente. Nada é enviado ao WhatsApp; as esperas passam na hora.",
-    "builder.sim.draft": "Rascunho",
-    "builder.sim.version": (v) => `Versão ${v}`,
-    "builder.sim.versionLabel": "O que simular",
-    "builder.sim.restart": "Recomeçar",
-    "builder.sim.placeholder": "Digite uma mensagem do cliente…",
-    "builder.sim.send": "Enviar",
-    "builder.sim.empty": "Envie uma mensagem para começar a conversa.",
-    "builder.sim.thinking": "O robô está respondendo",
-    "builder.sim.showNode": "Mostrar este nó",
-    "builder.sim.full": "No máximo 50 mensagens: recomece para continuar.",
-    "builder.sim.notSaved": "O rascunho precisa ser salvo antes de ser simulado.",
-    "builder.sim.pathLength": (n) => `${plural(n, "nó executado", "nós executados")}, destacados no fluxo`,
-    "builder.sim.status.not_started": "Não começou",
-    "builder.sim.status.awaiting_input": "Esperando o cliente",
-    "builder.sim.status.waiting": "Esperando um temporizador",
-    "builder.sim.status.handed_off": "Transferido para um atendente",
-    "builder.sim.status.completed": "Fluxo concluído",
-    "builder.sim.status.failed": "O fluxo falhou",
-    "builder.sim.variables": "Variáveis iniciais",
-    "builder.sim.variablesHint": "Uma por linha: nome = valor (valores JSON como 42 ou true mantêm o tipo).",
-    "builder.sim.state": "Variáveis agora",
-    "builder.sim.toTest": "Salvar como caso de teste",
-    "builder.sim.caseName": (n) => `Conversa simulada ${n}`,
-    "builder.sim.caseAdded": "Caso de teste adicionado. Salve o rascunho para mantê-lo.",
-    "builder.tests.title": (n) => `Casos de teste (${n})`,
-    "builder.tests.hint": "Cada caso passa suas mensagens pelo rascunho; a publicação recusa um rascunho com casos falhando.",
-    "builder.tests.run": "Rodar testes",
-    "builder.tests.summary": (p, n) => `${p} de ${n} passaram`,
-    "builder.tests.stale": "Editados depois da última execução.",
-    "builder.tests.empty": "Ainda não há casos de teste.",
-    "builder.tests.add": "+ Adicionar caso de teste",
-    "builder.tests.newName": (n) => `Caso de teste ${n}`,
-    "builder.tests.remove": "Remover caso de teste",
-    "builder.tests.describe": "Descrição",
-    "builder.tests.messages": "Mensagens do cliente",
-    "builder.tests.messagesHint": "Uma mensagem por linha.",
-    "builder.tests.replies": "As respostas devem conter",
-    "builder.tests.repliesHint": "Um texto por linha; cada um deve aparecer em alguma resposta do robô.",
-    "builder.tests.endsAt": "Termina no nó",
-    "builder.tests.anyNode": "— qualquer —",
-    "builder.tests.expectVars": "Variáveis ao final",
-    "builder.tests.startVars": "Variáveis iniciais",
-    "builder.tests.varsHint": "Uma por linha: nome = valor.",
-    "builder.tests.pass": "Passou",
-    "builder.tests.fail": "Falhou",
-    "builder.tests.path": (p) => `Caminho: ${p}`,
-    "builder.versions.title": "Versões",
-    "builder.versions.hint": "Versões publicadas, da mais nova para a mais antiga. As conversas mantêm a versão com que começaram.",
-    "builder.versions.refresh": "Atualizar",
-    "builder.versions.none": "Nada publicado ainda.",
-    "builder.versions.live": "No ar",
-    "builder.versions.copyOf": (v) => `Volta à ${v}`,
-    "builder.versions.meta": (when, n) => `${when} · ${plural(n, "nó", "nós")}`,
-    "builder.versions.simulate": "Simular",
-    "builder.versions.load": "Abrir no rascunho",
-    "builder.versions.loadTitle": (v) => `Abrir a versão ${v} no rascunho?`,
-    "builder.versions.loadMessage": "A área do fluxo é substituída por esta versão. Nada é publicado até você publicar; desfazer traz o rascunho atual de volta.",
-    "builder.versions.rollback": "Voltar para esta",
-    "builder.versions.rollbackTitle": (v) => `Voltar para a versão ${v}?`,
-    "builder.versions.rollbackMessage": (v, next) => `A versão ${v} é publicada de novo como versão ${next}; novas conversas a usam na hora. O rascunho não muda.`,
-    "builder.versions.rolledBack": (v, from) => `A versão ${v} está no ar (uma cópia da versão ${from}).`,
-  },
-});
+const en = {}, pt = {};
+let group = "";
+for (const line of S.split("\n")) {
+	if (line[0] === "[") group = line.slice(1, -1);
+	else if (line && line[0] !== "#") {
+		const i = line.indexOf("="), key = `${group}.${line.slice(0, i)}`;
+		[en[key], pt[key] = en[key]] = line.slice(i + 1).split("|");
+	}
+}
+addStrings({ en, "pt-BR": pt });
+
+/** A translation with its arguments filled in. */
+export const tr = (key, ...a) => t(key).replace(/\{(\d)(?::([^/}]*)\/([^}]*))?\}/g, (_, i, one, many) => (one ? `${a[i]} ${a[i] === 1 ? one : many}` : a[i]));
+/** tr() of a builder key ("bld." left out). */
+export const T = (k, ...a) => tr(`bld.${k}`, ...a);
