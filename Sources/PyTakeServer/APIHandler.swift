@@ -17,6 +17,16 @@ struct APIHandler: APIProtocol {
         .ok(.init(body: .json(.init(status: .ok))))
     }
 
+    func getMetrics(_ input: Operations.GetMetrics.Input) async throws -> Operations.GetMetrics.Output {
+        if let expected = services.settings.metricsToken {
+            let given = scope.bearerToken ?? ""
+            guard MetaRoutes.constantTimeEqual(given, expected) else {
+                throw AppError(.unauthorized, code: "unauthorized", "Send the metrics token as 'Authorization: Bearer <token>'.")
+            }
+        }
+        return .ok(.init(body: .plainText(HTTPBody(Telemetry.render()))))
+    }
+
     func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
         let db = services.db
         let logger = services.logger
