@@ -175,7 +175,7 @@ public struct TenantService: Sendable {
 
     static func tokenContext(_ tenant: UUID) -> String { "clients.token:" + tenant.uuidString.lowercased() }
 
-    static let columns = "id, name, slug, timezone, status, tools_config::text, api_url, token, whatsapp_provider, created_at, updated_at, created_at::text AS cursor_time"
+    static let columns = "id, name, slug, timezone, status, tools_config::text, api_url, token, whatsapp_provider, created_at, updated_at, ((extract(epoch FROM created_at) * 1000000)::int8)::text AS cursor_time"
 
     /// Creates a tenant. `identity` nil means the operator CLI; otherwise only platform_admin may.
     public func create(_ input: TenantInput, identity: Identity?, actor: AuditActor) async throws -> Tenant {

@@ -58,7 +58,7 @@ public struct UserService: Sendable {
         self.hasher = hasher
     }
 
-    static let columns = "id, email, role, tenant_id, created_at, updated_at, created_at::text AS cursor_time"
+    static let columns = "id, email, role, tenant_id, created_at, updated_at, ((extract(epoch FROM created_at) * 1000000)::int8)::text AS cursor_time"
 
     /// Creates a user. `identity` nil means the operator CLI, the only way to create a platform admin.
     public func create(email rawEmail: String, password: String, role: Role, tenantId: UUID?,

@@ -77,7 +77,7 @@ public struct ConversationService: Sendable {
         a.assignee_id, a.last_message_at, a.last_inbound_at,
         (SELECT count(*) FROM chat_messages m WHERE m.conversation_id = a.id AND m.direction = 'inbound'
             AND m.occurred_at > coalesce(a.last_outbound_at, '-infinity'))::int8,
-        a.opened_at, a.closed_at, a.last_message_at::text AS cursor_time
+        a.opened_at, a.closed_at, ((extract(epoch FROM a.last_message_at) * 1000000)::int8)::text AS cursor_time
         """
 
     public func list(tenantId: UUID, _ query: ConversationQuery, identity: Identity) async throws -> Page<Conversation> {
@@ -221,7 +221,7 @@ public struct ConversationService: Sendable {
 
     static let messageColumns = """
         id, conversation_id, direction, provider_message_id, type, body, payload::text, status, error_code, error_title,
-        sent_by, occurred_at, occurred_at::text AS cursor_time
+        sent_by, occurred_at, ((extract(epoch FROM occurred_at) * 1000000)::int8)::text AS cursor_time
         """
 
     static func decodeMessages(_ rows: PostgresRowSequence) async throws -> [(message: ChatMessage, cursor: String)] {

@@ -94,7 +94,7 @@ public struct FlowService: Sendable {
 
     static let columns = """
         id, tenant_id, name, trigger::text, draft::text, test_cases::text, draft_revision, published_version,
-        created_at, updated_at, created_at::text AS cursor_time
+        created_at, updated_at, ((extract(epoch FROM created_at) * 1000000)::int8)::text AS cursor_time
         """
     static let maxNodes = 500
 

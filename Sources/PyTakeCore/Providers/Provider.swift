@@ -217,7 +217,7 @@ public struct ProviderService: Sendable {
 
     static let columns = """
         id, tenant_id, provider_type, name, active, priority, api_url, token, app_secret, config::text,
-        created_at, updated_at, created_at::text AS cursor_time
+        created_at, updated_at, ((extract(epoch FROM created_at) * 1000000)::int8)::text AS cursor_time
         """
 
     public func create(tenantId: UUID, _ input: ProviderInput, identity: Identity?, actor: AuditActor) async throws -> Provider {
