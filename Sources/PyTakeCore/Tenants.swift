@@ -32,6 +32,25 @@ public struct Tenant: Sendable {
 extension String {
     /// PostgreSQL text cannot hold U+0000.
     var containsNUL: Bool { unicodeScalars.contains("\0") }
+    /// Nothing but Unicode White_Space (the opposite of openapi.yaml's `NotBlank`).
+    var isBlank: Bool { unicodeScalars.allSatisfy(\.properties.isWhitespace) }
+}
+
+/// openapi.yaml's `HttpUrl`: `http` or `https`, a host name of DNS labels, an optional port and a
+/// path of RFC 3986 path characters; no credentials, query or fragment. Foundation must agree it
+/// is a URL with a host (every sender builds on `URL`).
+enum HTTPURLRule {
+    nonisolated(unsafe) static let regex: Regex<AnyRegexOutput> = {
+        let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        let port = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+        let path = "(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*"
+        return try! Regex("https?://\(label)(?:\\.\(label))*(?::\(port))?\(path)").matchingSemantics(.unicodeScalar)
+    }()
+
+    static func matches(_ text: String) -> Bool {
+        guard text.unicodeScalars.count <= 2048, text.wholeMatch(of: regex) != nil, let url = URL(string: text) else { return false }
+        return url.host?.isEmpty == false
+    }
 }
 
 /// Shows only the last 4 characters of a secret (fewer when the secret is short).
@@ -104,11 +123,11 @@ enum TenantRules {
         }
         if let ai = config["ai"] {
             if let ai = ai.object {
-                let url = ai["base_url"]?.string.flatMap(URL.init(string:))
-                v.check(ai["base_url"] == nil || (["http", "https"].contains(url?.scheme?.lowercased() ?? "") && url?.host?.isEmpty == false),
+                v.check(ai["base_url"] == nil || ai["base_url"]?.string.map(HTTPURLRule.matches) == true,
                         "tools_config.ai.base_url", "must be an absolute http(s) URL")
                 for field in ["model", "key", "system_prompt"] where ai[field] != nil {
-                    v.check(ai[field]?.string.map { !$0.isEmpty && $0.count <= 8000 } ?? false, "tools_config.ai.\(field)", "must be a non-empty string")
+                    v.check(ai[field]?.string.map { !$0.isEmpty && $0.unicodeScalars.count <= 8000 } ?? false, "tools_config.ai.\(field)",
+                            "must be a string of 1 to 8000 characters")
                 }
             } else {
                 v.check(false, "tools_config.ai", "must be an object")
@@ -119,7 +138,7 @@ enum TenantRules {
         }
         if let webhooks = config["webhooks"] {
             let secret = webhooks["secret"]
-            v.check(webhooks.object != nil && (secret == nil || (secret?.string.map { $0.hasPrefix("••••") || ($0.count >= 16 && $0.count <= 256) } ?? false)),
+            v.check(webhooks.object != nil && (secret == nil || (secret?.string.map { $0.hasPrefix("••••") || (16...256).contains($0.unicodeScalars.count) } ?? false)),
                     "tools_config.webhooks.secret", "must be a string of 16 to 256 characters")
         }
     }
@@ -130,8 +149,7 @@ enum TenantRules {
                       into v: inout Validator) {
         if let name {
             // unicodeScalars: the database counts code points, not what Swift calls characters.
-            v.check(!name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && name.unicodeScalars.count <= 200
-                        && !name.containsNUL, "name", "must be 1 to 200 characters and not blank")
+            v.check(!name.isBlank && name.unicodeScalars.count <= 200 && !name.containsNUL, "name", "must be 1 to 200 characters and not blank")
         }
         if let token {
             v.check(!token.isEmpty && token.unicodeScalars.count <= 4096 && !token.containsNUL, "token", "must be 1 to 4096 characters")
@@ -150,10 +168,7 @@ enum TenantRules {
             v.check(timezones.contains(timezone), "timezone", "not an IANA time zone: \(timezone)")
         }
         if let apiURL {
-            let url = URL(string: apiURL)
-            v.check(["http", "https"].contains(url?.scheme?.lowercased() ?? "") && url?.host?.isEmpty == false
-                        && apiURL.unicodeScalars.count <= 2048 && !apiURL.containsNUL,
-                    "api_url", "must be an absolute http(s) URL")
+            v.check(HTTPURLRule.matches(apiURL), "api_url", "must be an absolute http(s) URL without credentials, query or fragment")
         }
     }
 }

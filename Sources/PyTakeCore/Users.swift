@@ -23,14 +23,18 @@ public struct UserPatch: Sendable {
 }
 
 enum UserRules {
-    /// `local@domain.tld`: one `@`, no whitespace, a dot in the domain.
+    /// `local@domain.tld`: one `@`, no White_Space, two or more non-empty labels in the domain
+    /// (openapi.yaml's `Email`). Checked on code points, as the contract counts.
     static func isValidEmail(_ email: String) -> Bool {
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.unicodeScalars.count <= 254, !email.containsNUL, parts.count == 2, !parts[0].isEmpty, !email.contains(where: \.isWhitespace) else { return false }
+        let scalars = email.unicodeScalars
+        guard scalars.count <= 254, !email.containsNUL, !scalars.contains(where: \.properties.isWhitespace) else { return false }
+        let parts = scalars.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
     }
 
+    /// How sign-in looks an address up: forgiving of surrounding spaces and case.
     static func normalize(email: String) -> String {
         email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
@@ -40,7 +44,7 @@ enum UserRules {
             v.check(isValidEmail(email), "email", "must be a valid email address")
         }
         if let password {
-            v.check((PasswordHasher.minimumPasswordLength...PasswordHasher.maximumPasswordLength).contains(password.count)
+            v.check((PasswordHasher.minimumPasswordLength...PasswordHasher.maximumPasswordLength).contains(password.unicodeScalars.count)
                         && !password.containsNUL,
                     "password", "must be \(PasswordHasher.minimumPasswordLength) to \(PasswordHasher.maximumPasswordLength) characters")
         }
@@ -67,9 +71,10 @@ public struct UserService: Sendable {
             guard let tenantId else { throw AppError.forbidden }
             try Access.require(identity, .administer, tenant: tenantId)
         }
-        let email = UserRules.normalize(email: rawEmail)
         var v = Validator()
-        UserRules.check(email: email, password: password, into: &v)
+        // Validated as given (an address with spaces is refused, not trimmed), stored lowercased.
+        UserRules.check(email: rawEmail, password: password, into: &v)
+        let email = rawEmail.lowercased()
         if role == .platformAdmin {
             v.check(tenantId == nil && identity == nil, "role", "platform_admin is created with pytake-admin and belongs to no tenant")
         } else {
@@ -128,9 +133,9 @@ public struct UserService: Sendable {
     /// A new password or role revokes the user's sessions, so the change takes effect at once.
     public func update(tenantId: UUID, userId: UUID, _ patch: UserPatch, identity: Identity, actor: AuditActor) async throws -> User {
         try Access.require(identity, .administer, tenant: tenantId, what: "User")
-        let email = patch.email.map(UserRules.normalize(email:))
         var v = Validator()
-        UserRules.check(email: email, password: patch.password, into: &v)
+        UserRules.check(email: patch.email, password: patch.password, into: &v)
+        let email = patch.email?.lowercased()
         v.check(patch.role != .platformAdmin, "role", "must be tenant_admin, agent or viewer")
         try v.finish()
         _ = try await get(tenantId: tenantId, userId: userId, identity: identity)

@@ -28,7 +28,7 @@ enum MetaRoutes {
         router.get(RouterPath(stringLiteral: path)) { request, _ -> Response in
             let query = request.uri.queryParameters
             guard query["hub.mode"] == "subscribe", let expected = verifyToken, let given = query["hub.verify_token"],
-                  constantTimeEqual(String(given), expected), let challenge = query["hub.challenge"], challenge.count <= 512
+                  constantTimeEqual(String(given), expected), let challenge = query["hub.challenge"], challenge.unicodeScalars.count <= 512
             else {
                 throw AppError(.forbidden, code: "webhook_verification_failed", "The verify token does not match.")
             }

@@ -137,7 +137,7 @@ public struct ConversationService: Sendable {
     public func reply(tenantId: UUID, conversationId: UUID, text: String, identity: Identity) async throws -> ChatMessage {
         try Self.requireActor(identity, tenant: tenantId)
         var v = Validator()
-        v.check(!text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && text.unicodeScalars.count <= 4096 && !text.containsNUL,
+        v.check(!text.isBlank && text.unicodeScalars.count <= 4096 && !text.containsNUL,
                 "text", "must be 1 to 4096 characters and not blank")
         try v.finish()
         let conversation = try await fetch(tenantId: tenantId, id: conversationId, on: nil)

@@ -97,19 +97,28 @@ public struct FlowService: Sendable {
         created_at, updated_at, ((extract(epoch FROM created_at) * 1000000)::int8)::text AS cursor_time
         """
     static let maxNodes = 500
+    /// Node ids and types, edge ends and outcomes.
+    static let maxNameLength = 64
 
     func checkShape(_ draft: FlowDraft, into v: inout Validator) {
         if let name = draft.name {
-            v.check(!name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && name.unicodeScalars.count <= 200 && !name.containsNUL,
+            v.check(!name.isBlank && name.unicodeScalars.count <= 200 && !name.containsNUL,
                     "name", "must be 1 to 200 characters and not blank")
         }
         if let definition = draft.definition {
             v.check(definition.nodes.count <= Self.maxNodes && definition.edges.count <= Self.maxNodes * 4,
                     "definition", "may have at most \(Self.maxNodes) nodes and \(Self.maxNodes * 4) edges")
+            // Names longer than this are not drafts in progress but garbage; ids that are merely
+            // malformed are validation problems (`invalid_node_id`), reported but saved.
+            func fits(_ text: String) -> Bool { text.unicodeScalars.count <= Self.maxNameLength }
+            v.check(definition.nodes.allSatisfy { fits($0.id) && fits($0.type) }, "definition.nodes",
+                    "node ids and types are at most \(Self.maxNameLength) characters")
+            v.check(definition.edges.allSatisfy { fits($0.from) && fits($0.outcome) && fits($0.to) }, "definition.edges",
+                    "edge ends and outcomes are at most \(Self.maxNameLength) characters")
         }
         if let trigger = draft.trigger {
-            v.check((trigger.keywords ?? []).count <= 50 && (trigger.keywords ?? []).allSatisfy { $0.count <= 100 }
-                        && (trigger.pattern ?? "").count <= 500, "trigger", "at most 50 keywords of 100 characters, a pattern of 500")
+            v.check((trigger.keywords ?? []).count <= 50 && (trigger.keywords ?? []).allSatisfy { $0.unicodeScalars.count <= 100 }
+                        && (trigger.pattern ?? "").unicodeScalars.count <= 500, "trigger", "at most 50 keywords of 100 characters, a pattern of 500")
         }
         if let tests = draft.testCasesJSON {
             let parsed = try? JSONDecoder().decode([JSONValue].self, from: Data(tests.utf8))

@@ -139,24 +139,17 @@ public struct ProviderQuery: Sendable {
 }
 
 enum ProviderRules {
-    static func isHTTPURL(_ text: String) -> Bool {
-        guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
-              url.host?.isEmpty == false, url.query == nil, url.fragment == nil, url.user == nil
-        else { return false }
-        return text.unicodeScalars.count <= 2048 && !text.containsNUL
-    }
-
     static func check(name: String?, priority: Int?, apiURL: String?, token: String?, appSecret: String?, into v: inout Validator) {
         if let name {
-            v.check(!name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && name.unicodeScalars.count <= 100 && !name.containsNUL,
+            v.check(!name.isBlank && name.unicodeScalars.count <= 100 && !name.containsNUL,
                     "name", "must be 1 to 100 characters and not blank")
         }
         if let priority { v.check((-1000...1000).contains(priority), "priority", "must be between -1000 and 1000") }
         if let apiURL {
-            v.check(isHTTPURL(apiURL), "api_url", "must be an absolute http(s) URL without query, fragment or credentials")
+            v.check(HTTPURLRule.matches(apiURL), "api_url", "must be an absolute http(s) URL without query, fragment or credentials")
         }
         if let token {
-            v.check(!token.trimmingCharacters(in: .whitespaces).isEmpty && token.unicodeScalars.count <= 4096 && !token.containsNUL,
+            v.check(!token.isBlank && token.unicodeScalars.count <= 4096 && !token.containsNUL,
                     "token", "must be 1 to 4096 characters")
         }
         if let appSecret {

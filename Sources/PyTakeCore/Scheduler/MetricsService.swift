@@ -134,7 +134,7 @@ public struct MetricsService: Sendable {
         var v = Validator()
         v.check(status.map { ["running", "succeeded", "failed", "abandoned"].contains($0) } ?? true, "status",
                 "must be running, succeeded, failed or abandoned")
-        v.check(job.map { (1...64).contains($0.count) } ?? true, "job", "must be 1 to 64 characters")
+        v.check(job.map { (1...64).contains($0.unicodeScalars.count) && !$0.containsNUL } ?? true, "job", "must be 1 to 64 characters")
         try v.finish()
         let before = try Cursor.decodeID(page.cursor)
         let rows = try await db.query("""
