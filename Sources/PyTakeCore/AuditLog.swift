@@ -55,7 +55,7 @@ public enum AuditLog {
     ) async throws -> Page<AuditEntry> {
         try Access.require(identity, .administer, tenant: tenantId)
         let before = try Cursor.decodeID(page.cursor)
-        guard try await TenantStore.exists(client: client, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        guard try await TenantStore.exists(client: client, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let rows = try await client.query("""

@@ -224,9 +224,8 @@ public struct TenantService: Sendable {
 
     public func get(_ id: UUID, identity: Identity) async throws -> Tenant {
         try Access.require(identity, .read, tenant: id)
-        guard let tenant = try await fetch(id),
-              tenant.status != .deleted || identity.isPlatformAdmin
-        else { throw AppError.notFound("Tenant") }
+        // A deleted tenant is gone from the API, for platform admins too, until it is restored.
+        guard let tenant = try await fetch(id), tenant.status != .deleted else { throw AppError.notFound("Tenant") }
         return tenant
     }
 
@@ -291,7 +290,7 @@ public struct TenantService: Sendable {
                         whatsapp_provider = CASE WHEN \(patch.clear.contains(.whatsappProvider)) THEN NULL
                                                  ELSE coalesce(\(patch.whatsappProvider?.rawValue), whatsapp_provider) END,
                         updated_at = now()
-                    WHERE id = \(id) AND (status <> 'deleted' OR \(identity.isPlatformAdmin))
+                    WHERE id = \(id) AND status <> 'deleted'
                     RETURNING \(unescaped: Self.columns)
                     """, logger: logger)
                 guard let tenant = try await decode(rows).first?.tenant else { throw AppError.notFound("Tenant") }
@@ -312,7 +311,30 @@ public struct TenantService: Sendable {
         }
     }
 
-    /// Soft delete: the row and its data stay; the tenant leaves lists and its users cannot sign in.
+    /// Brings a deleted tenant back as active (platform_admin). One that is not deleted is returned
+    /// as it is, so a repeated restore is harmless.
+    public func restore(_ id: UUID, identity: Identity, actor: AuditActor) async throws -> Tenant {
+        guard Access.canSee(identity, tenant: id) else { throw AppError.notFound("Tenant") }
+        try Access.requirePlatformAdmin(identity)
+        let restored = try await db.transaction(logger: logger) { tx -> Tenant? in
+            let rows = try await tx.query("""
+                UPDATE clients SET status = 'active', deleted_at = NULL, updated_at = now()
+                WHERE id = \(id) AND status = 'deleted'
+                RETURNING \(unescaped: Self.columns)
+                """, logger: logger)
+            guard let tenant = try await decode(rows).first?.tenant else { return nil }
+            try await AuditLog.record(tx, logger: logger, tenantId: id, actor: actor, action: "tenant.restore",
+                                      targetType: "tenant", targetId: id.uuidString.lowercased())
+            try await CredentialCache.notify(tx, tenant: id, logger: logger)
+            return tenant
+        }
+        guard let restored else { return try await get(id, identity: identity) }
+        cache?.invalidate(tenant: id)
+        return restored
+    }
+
+    /// Soft delete: the row and its data stay; the tenant leaves lists, its users cannot sign in,
+    /// and it and everything under it answer 404 until `restore`.
     public func delete(_ id: UUID, identity: Identity, actor: AuditActor) async throws {
         guard Access.canSee(identity, tenant: id) else { throw AppError.notFound("Tenant") }
         try Access.requirePlatformAdmin(identity)
@@ -401,9 +423,9 @@ public struct TenantService: Sendable {
 }
 
 public enum TenantStore {
-    public static func exists(client: PostgresClient, logger: Logger, id: UUID, includeDeleted: Bool) async throws -> Bool {
-        let rows = try await client.query(
-            "SELECT 1 FROM clients WHERE id = \(id) AND (status <> 'deleted' OR \(includeDeleted))", logger: logger)
+    /// Whether the tenant exists and is not deleted (a deleted tenant is gone from the API).
+    public static func exists(client: PostgresClient, logger: Logger, id: UUID) async throws -> Bool {
+        let rows = try await client.query("SELECT 1 FROM clients WHERE id = \(id) AND status <> 'deleted'", logger: logger)
         return try await rows.decode(Int.self).first(where: { _ in true }) != nil
     }
 }

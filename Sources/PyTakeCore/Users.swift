@@ -81,7 +81,7 @@ public struct UserService: Sendable {
             v.check(tenantId != nil, "tenant", "\(role.rawValue) users belong to a tenant (pass its id)")
         }
         try v.finish()
-        if let tenantId, try await !TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: false) {
+        if let tenantId, try await !TenantStore.exists(client: db, logger: logger, id: tenantId) {
             throw AppError.notFound("Tenant")
         }
         let hash = try await hasher.hash(password)
@@ -105,7 +105,7 @@ public struct UserService: Sendable {
 
     public func list(tenantId: UUID, page: PageRequest, identity: Identity) async throws -> Page<User> {
         try Access.require(identity, .read, tenant: tenantId)
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(page.cursor)
@@ -124,7 +124,7 @@ public struct UserService: Sendable {
         let rows = try await db.query("""
             SELECT \(unescaped: Self.columns) FROM users u
             WHERE u.id = \(userId) AND u.tenant_id = \(tenantId)
-              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = u.tenant_id AND (c.status <> 'deleted' OR \(identity.isPlatformAdmin)))
+              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = u.tenant_id AND c.status <> 'deleted')
             """, logger: logger)
         guard let user = try await Self.decode(rows).first?.user else { throw AppError.notFound("User") }
         return user

@@ -150,6 +150,12 @@ struct APIHandler: APIProtocol {
         return .noContent(.init())
     }
 
+    func restoreTenant(_ input: Operations.RestoreTenant.Input) async throws -> Operations.RestoreTenant.Output {
+        let identity = try scope.identity()
+        let tenant = try await services.tenants.restore(try Self.uuid(input.path.tenantId, "tenantId"), identity: identity, actor: try scope.actor())
+        return .ok(.init(body: .json(try Self.tenant(tenant))))
+    }
+
     func listUsers(_ input: Operations.ListUsers.Input) async throws -> Operations.ListUsers.Output {
         let identity = try scope.identity()
         let page = try await services.users.list(

@@ -82,7 +82,7 @@ public struct ConversationService: Sendable {
 
     public func list(tenantId: UUID, _ query: ConversationQuery, identity: Identity) async throws -> Page<Conversation> {
         try Access.require(identity, .read, tenant: tenantId)
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(query.page.cursor)
@@ -111,6 +111,7 @@ public struct ConversationService: Sendable {
             SELECT \(unescaped: Self.columns)
             FROM active_conversations a JOIN customers c ON c.id = a.customer_id
             WHERE a.tenant_id = \(tenantId) AND a.id = \(id)
+              AND EXISTS (SELECT 1 FROM clients t WHERE t.id = a.tenant_id AND t.status <> 'deleted')
             """
         let rows = if let tx { try await tx.query(query, logger: logger) } else { try await db.query(query, logger: logger) }
         guard let found = try await decode(rows).first?.conversation else { throw AppError.notFound("Conversation") }

@@ -55,7 +55,7 @@ public struct MetaSignup: Sendable {
     public func createSession(tenantId: UUID, identity: Identity) async throws -> SignupSession {
         try Access.require(identity, .administer, tenant: tenantId)
         guard let appId = settings.appId, let configId = settings.configId, settings.appSecret != nil else { throw Self.notConfigured }
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: false) else { throw AppError.notFound("Tenant") }
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else { throw AppError.notFound("Tenant") }
         let id = UUID()
         let expires = Date().addingTimeInterval(Self.stateLifetime)
         let nonce = randomToken(bytes: 24)

@@ -154,6 +154,7 @@ public struct FlowService: Sendable {
         try Access.require(identity, .read, tenant: tenantId, what: "Flow")
         let rows = try await db.query("""
             SELECT \(unescaped: Self.columns) FROM flows WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL
+              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = flows.tenant_id AND c.status <> 'deleted')
             """, logger: logger)
         guard let flow = try await decode(rows).first?.flow else { throw AppError.notFound("Flow") }
         return flow
@@ -161,7 +162,7 @@ public struct FlowService: Sendable {
 
     public func list(tenantId: UUID, page: PageRequest, identity: Identity) async throws -> Page<Flow> {
         try Access.require(identity, .read, tenant: tenantId)
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(page.cursor)
@@ -182,6 +183,7 @@ public struct FlowService: Sendable {
         try v.finish()
         return try await nameConflict(draft.name ?? "") {
             try await db.transaction(logger: logger) { tx in
+                try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
                 let rows = try await tx.query("""
                     UPDATE flows SET
                         name = coalesce(\(draft.name), name),
@@ -210,6 +212,7 @@ public struct FlowService: Sendable {
     public func delete(tenantId: UUID, id: UUID, identity: Identity, actor: AuditActor) async throws {
         try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
         try await db.transaction(logger: logger) { tx in
+            try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
             let rows = try await tx.query("""
                 UPDATE flows SET deleted_at = now(), updated_at = now()
                 WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL RETURNING id
@@ -265,6 +268,7 @@ public struct FlowService: Sendable {
     public func rollback(tenantId: UUID, id: UUID, to version: Int, identity: Identity, actor: AuditActor) async throws -> FlowVersion {
         try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
         let published = try await db.transaction(logger: logger) { tx in
+            try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
             let rows = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM flows WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL FOR UPDATE
                 """, logger: logger)

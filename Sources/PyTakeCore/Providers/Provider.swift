@@ -248,7 +248,7 @@ public struct ProviderService: Sendable {
         let rows = try await db.query("""
             SELECT \(unescaped: Self.columns) FROM client_providers p
             WHERE id = \(id) AND tenant_id = \(tenantId)
-              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = p.tenant_id AND (c.status <> 'deleted' OR \(identity.isPlatformAdmin)))
+              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = p.tenant_id AND c.status <> 'deleted')
             """, logger: logger)
         guard let provider = try await decode(rows).first?.provider else { throw AppError.notFound("Provider") }
         return provider
@@ -256,7 +256,7 @@ public struct ProviderService: Sendable {
 
     public func list(tenantId: UUID, _ query: ProviderQuery, identity: Identity) async throws -> Page<Provider> {
         try Access.require(identity, .read, tenant: tenantId)
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(query.page.cursor)
