@@ -86,7 +86,8 @@ struct RequestMiddleware: RouterMiddleware {
                 }
             }
         } catch {
-            var problem = Self.problem(for: error, maxBodyBytes: request.uri.path == MetaRoutes.path ? webhookMaxBodyBytes : maxBodyBytes)
+            var problem = Self.missingPrecondition(error, request.headers)
+                ?? Self.problem(for: error, maxBodyBytes: request.uri.path == MetaRoutes.path ? webhookMaxBodyBytes : maxBodyBytes)
             if problem.kind == .notFound, context.endpointPath == "NotFound", let allow = routes.allowedMethods(for: request.uri.path) {
                 problem = AppError(.methodNotAllowed, code: "method_not_allowed",
                                    "\(request.method.rawValue) is not supported here; use \(allow).", allow: allow)
@@ -234,6 +235,19 @@ struct RequestMiddleware: RouterMiddleware {
         if let field = object.first(where: { $0.value is NSNull })?.key {
             throw AppError(.badRequest, code: "invalid_request", "'\(field)' is null; omit a field to leave it unchanged.")
         }
+    }
+
+    /// Required headers that are preconditions (RFC 6585): without one the answer is 428, not the
+    /// 400 the generated decoder's complaint would become.
+    static let preconditionHeaders: [String: (name: HTTPField.Name, problem: AppError)] = [
+        "saveFlowDraft": (.ifMatch, AppError(.preconditionRequired, code: "revision_required", "Send If-Match with the revision you loaded.")),
+    ]
+
+    static func missingPrecondition(_ error: any Error, _ headers: HTTPFields) -> AppError? {
+        guard let error = error as? ServerError, error.operationInput == nil,
+              let required = preconditionHeaders[error.operationID], headers[required.name] == nil
+        else { return nil }
+        return required.problem
     }
 
     static func tooLarge(_ limit: Int) -> AppError {
