@@ -27,7 +27,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libargon2-1 tzdata ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin pytake
+ && groupadd --system --gid 10001 pytake \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin pytake
 COPY --from=build /out/pytake-server /out/pytake-admin /out/pytake-scheduler /usr/local/bin/
 COPY public /app/public
 COPY migrations /app/migrations
@@ -36,7 +37,7 @@ ENV HTTP_HOST=0.0.0.0 \
     HTTP_PORT=8080 \
     PYTAKE_PUBLIC_DIR=/app/public \
     PYTAKE_MIGRATIONS_DIR=/app/migrations
-USER pytake
+USER 10001:10001
 EXPOSE 8080
 # No curl in the image: bash's /dev/tcp asks /healthz for its status line.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \

@@ -59,6 +59,19 @@ public struct AppError: Error, Sendable, Equatable {
     public var fieldErrors: [FieldError]
     /// Seconds, for `Retry-After`.
     public var retryAfter: Int?
+    /// `RateLimit-Limit`, `-Remaining`, `-Reset` of a refused request.
+    public var rateLimit: RateLimitState?
+
+    public struct RateLimitState: Sendable, Equatable {
+        public var limit: Int
+        public var remaining: Int
+        public var reset: Int
+        public init(limit: Int, remaining: Int, reset: Int) {
+            self.limit = limit
+            self.remaining = remaining
+            self.reset = reset
+        }
+    }
     /// Methods the path supports, for `Allow` on 405.
     public var allow: String?
     /// What an outside provider answered, when the failure is theirs.

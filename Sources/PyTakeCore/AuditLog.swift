@@ -54,12 +54,8 @@ public enum AuditLog {
         client: PostgresClient, logger: Logger, identity: Identity, tenantId: UUID, page: PageRequest
     ) async throws -> Page<AuditEntry> {
         try Access.require(identity, .administer, tenant: tenantId)
-        var before: Int64?
-        if let parts = try Cursor.decode(page.cursor, parts: 1) {
-            guard let id = Int64(parts[0]) else { throw AppError.invalidParameter("cursor", "is not a cursor returned by this API") }
-            before = id
-        }
-        guard try await TenantStore.exists(client: client, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        let before = try Cursor.decodeID(page.cursor)
+        guard try await TenantStore.exists(client: client, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let rows = try await client.query("""

@@ -20,7 +20,9 @@ public enum Database {
         // Prepared statements (see `Prepared`) are planned for their actual arguments: PyTake's
         // statements take arrays whose length the generic plan cannot know.
         configuration.options.additionalStartupParameters = [("plan_cache_mode", "force_custom_plan")]
-        return PostgresClient(configuration: configuration, backgroundLogger: logger)
+        Telemetry.poolConfigured(size: poolSize)
+        let observed = Logger(label: logger.label) { _ in PoolObservingLogHandler(inner: logger) }
+        return PostgresClient(configuration: configuration, backgroundLogger: observed)
     }
 
     /// The error inside a `PostgresTransactionError`, or `error` itself.

@@ -46,6 +46,11 @@ public struct Settings: Sendable {
     /// Seconds one server process reuses an encoded daily-metrics response for the same tenant and
     /// range (0: off).
     public var metricsCacheSeconds: Int
+    /// API rate limits (token buckets per user and per client address) and the proxies whose
+    /// `X-Forwarded-For` is believed.
+    public var rateLimits: RateLimitSettings
+    /// When set, `GET /metrics` (and the scheduler's) require `Authorization: Bearer <token>`.
+    public var metricsToken: String?
 
     public init(config: ConfigReader) throws(ConfigurationError) {
         func int(_ key: String, _ env: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
@@ -183,6 +188,14 @@ public struct Settings: Sendable {
             moduleRatePerMinute: try int("module.rate.per.minute", "MODULE_RATE_PER_MINUTE", default: 600, range: 1...1_000_000),
             moduleMaxTimeoutMilliseconds: try int("module.max.timeout.ms", "MODULE_MAX_TIMEOUT_MS", default: 30_000, range: 100...300_000)
         )
+        metricsToken = optional("metrics.token", secret: true)
+        rateLimits = RateLimitSettings(
+            ipPerMinute: try int("rate.limit.ip.per.minute", "RATE_LIMIT_IP_PER_MINUTE", default: 600, range: 0...10_000_000),
+            ipBurst: try int("rate.limit.ip.burst", "RATE_LIMIT_IP_BURST", default: 200, range: 1...10_000_000),
+            userPerMinute: try int("rate.limit.user.per.minute", "RATE_LIMIT_USER_PER_MINUTE", default: 1200, range: 0...10_000_000),
+            userBurst: try int("rate.limit.user.burst", "RATE_LIMIT_USER_BURST", default: 300, range: 1...10_000_000),
+            trustedProxies: Set(string("trusted.proxies", default: "").split(separator: ",")
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }))
         metricsCacheSeconds = try int("metrics.cache.seconds", "METRICS_CACHE_SECONDS", default: 5, range: 0...300)
         scheduler = SchedulerSettings(
             metricsIntervalSeconds: try int("scheduler.metrics.interval.seconds", "SCHEDULER_METRICS_INTERVAL_SECONDS", default: 300, range: 1...86_400),
@@ -192,12 +205,13 @@ public struct Settings: Sendable {
             followUpBatchSize: try int("scheduler.followup.batch", "SCHEDULER_FOLLOWUP_BATCH", default: 5000, range: 1...100_000),
             followUpConcurrency: try int("scheduler.followup.concurrency", "SCHEDULER_FOLLOWUP_CONCURRENCY", default: 8, range: 1...256),
             followUpMaxTries: try int("scheduler.followup.max.tries", "SCHEDULER_FOLLOWUP_MAX_TRIES", default: 3, range: 1...20),
-            inServer: try flag("scheduler.in.server", "SCHEDULER_IN_SERVER", default: databaseURL == nil)
+            inServer: try flag("scheduler.in.server", "SCHEDULER_IN_SERVER", default: databaseURL == nil),
+            httpPort: try int("scheduler.http.port", "SCHEDULER_HTTP_PORT", default: 0, range: 0...65535)
         )
     }
 
     static let secretKeys: Set<String> = ["DATABASE_URL", "JWT_SECRET", "PYTAKE_ENCRYPTION_KEY", "PYTAKE_ENCRYPTION_OLD_KEYS",
-                                          "META_APP_SECRET", "META_VERIFY_TOKEN"]
+                                          "META_APP_SECRET", "META_VERIFY_TOKEN", "METRICS_TOKEN"]
 
     /// Settings from the process environment.
     public static func fromEnvironment() throws(ConfigurationError) -> Settings {
@@ -251,6 +265,8 @@ public struct SchedulerSettings: Sendable {
     /// Run the scheduler inside `pytake-server` (the default with the embedded database, so one
     /// command runs everything; with `DATABASE_URL`, run `pytake-scheduler` replicas instead).
     public var inServer: Bool
+    /// `pytake-scheduler`'s port for `/healthz`, `/readyz` and `/metrics` (0: none).
+    public var httpPort: Int
 }
 
 public struct OutboundSettings: Sendable {
@@ -274,6 +290,17 @@ public struct OutboundSettings: Sendable {
     /// How long a resolution may be served from memory (0: always ask the database). Changes are
     /// pushed to every process at once (NOTIFY); this only bounds staleness if one is missed.
     public var credentialCacheSeconds: Int
+}
+
+/// Per-process token buckets for the API (0 per minute: that limit is off). Meta's webhook, the
+/// health and metrics endpoints and the admin page's files are not limited.
+public struct RateLimitSettings: Sendable {
+    public var ipPerMinute: Int
+    public var ipBurst: Int
+    public var userPerMinute: Int
+    public var userBurst: Int
+    /// Addresses of load balancers / reverse proxies (`TRUSTED_PROXIES`, comma separated).
+    public var trustedProxies: Set<String>
 }
 
 /// Meta (WhatsApp Cloud API) app settings: webhooks and Embedded Signup.

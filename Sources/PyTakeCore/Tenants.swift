@@ -32,6 +32,25 @@ public struct Tenant: Sendable {
 extension String {
     /// PostgreSQL text cannot hold U+0000.
     var containsNUL: Bool { unicodeScalars.contains("\0") }
+    /// Nothing but Unicode White_Space (the opposite of openapi.yaml's `NotBlank`).
+    var isBlank: Bool { unicodeScalars.allSatisfy(\.properties.isWhitespace) }
+}
+
+/// openapi.yaml's `HttpUrl`: `http` or `https`, a host name of DNS labels, an optional port and a
+/// path of RFC 3986 path characters; no credentials, query or fragment. Foundation must agree it
+/// is a URL with a host (every sender builds on `URL`).
+enum HTTPURLRule {
+    nonisolated(unsafe) static let regex: Regex<AnyRegexOutput> = {
+        let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        let port = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+        let path = "(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})*)*"
+        return try! Regex("https?://\(label)(?:\\.\(label))*(?::\(port))?\(path)").matchingSemantics(.unicodeScalar)
+    }()
+
+    static func matches(_ text: String) -> Bool {
+        guard text.unicodeScalars.count <= 2048, text.wholeMatch(of: regex) != nil, let url = URL(string: text) else { return false }
+        return url.host?.isEmpty == false
+    }
 }
 
 /// Shows only the last 4 characters of a secret (fewer when the secret is short).
@@ -104,11 +123,11 @@ enum TenantRules {
         }
         if let ai = config["ai"] {
             if let ai = ai.object {
-                let url = ai["base_url"]?.string.flatMap(URL.init(string:))
-                v.check(ai["base_url"] == nil || (["http", "https"].contains(url?.scheme?.lowercased() ?? "") && url?.host?.isEmpty == false),
+                v.check(ai["base_url"] == nil || ai["base_url"]?.string.map(HTTPURLRule.matches) == true,
                         "tools_config.ai.base_url", "must be an absolute http(s) URL")
                 for field in ["model", "key", "system_prompt"] where ai[field] != nil {
-                    v.check(ai[field]?.string.map { !$0.isEmpty && $0.count <= 8000 } ?? false, "tools_config.ai.\(field)", "must be a non-empty string")
+                    v.check(ai[field]?.string.map { !$0.isEmpty && $0.unicodeScalars.count <= 8000 } ?? false, "tools_config.ai.\(field)",
+                            "must be a string of 1 to 8000 characters")
                 }
             } else {
                 v.check(false, "tools_config.ai", "must be an object")
@@ -119,7 +138,7 @@ enum TenantRules {
         }
         if let webhooks = config["webhooks"] {
             let secret = webhooks["secret"]
-            v.check(webhooks.object != nil && (secret == nil || (secret?.string.map { $0.hasPrefix("••••") || ($0.count >= 16 && $0.count <= 256) } ?? false)),
+            v.check(webhooks.object != nil && (secret == nil || (secret?.string.map { $0.hasPrefix("••••") || (16...256).contains($0.unicodeScalars.count) } ?? false)),
                     "tools_config.webhooks.secret", "must be a string of 16 to 256 characters")
         }
     }
@@ -130,8 +149,7 @@ enum TenantRules {
                       into v: inout Validator) {
         if let name {
             // unicodeScalars: the database counts code points, not what Swift calls characters.
-            v.check(!name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && name.unicodeScalars.count <= 200
-                        && !name.containsNUL, "name", "must be 1 to 200 characters and not blank")
+            v.check(!name.isBlank && name.unicodeScalars.count <= 200 && !name.containsNUL, "name", "must be 1 to 200 characters and not blank")
         }
         if let token {
             v.check(!token.isEmpty && token.unicodeScalars.count <= 4096 && !token.containsNUL, "token", "must be 1 to 4096 characters")
@@ -150,10 +168,7 @@ enum TenantRules {
             v.check(timezones.contains(timezone), "timezone", "not an IANA time zone: \(timezone)")
         }
         if let apiURL {
-            let url = URL(string: apiURL)
-            v.check(["http", "https"].contains(url?.scheme?.lowercased() ?? "") && url?.host?.isEmpty == false
-                        && apiURL.unicodeScalars.count <= 2048 && !apiURL.containsNUL,
-                    "api_url", "must be an absolute http(s) URL")
+            v.check(HTTPURLRule.matches(apiURL), "api_url", "must be an absolute http(s) URL without credentials, query or fragment")
         }
     }
 }
@@ -175,7 +190,7 @@ public struct TenantService: Sendable {
 
     static func tokenContext(_ tenant: UUID) -> String { "clients.token:" + tenant.uuidString.lowercased() }
 
-    static let columns = "id, name, slug, timezone, status, tools_config::text, api_url, token, whatsapp_provider, created_at, updated_at, created_at::text AS cursor_time"
+    static let columns = "id, name, slug, timezone, status, tools_config::text, api_url, token, whatsapp_provider, created_at, updated_at, ((extract(epoch FROM created_at) * 1000000)::int8)::text AS cursor_time"
 
     /// Creates a tenant. `identity` nil means the operator CLI; otherwise only platform_admin may.
     public func create(_ input: TenantInput, identity: Identity?, actor: AuditActor) async throws -> Tenant {
@@ -209,9 +224,8 @@ public struct TenantService: Sendable {
 
     public func get(_ id: UUID, identity: Identity) async throws -> Tenant {
         try Access.require(identity, .read, tenant: id)
-        guard let tenant = try await fetch(id),
-              tenant.status != .deleted || identity.isPlatformAdmin
-        else { throw AppError.notFound("Tenant") }
+        // A deleted tenant is gone from the API, for platform admins too, until it is restored.
+        guard let tenant = try await fetch(id), tenant.status != .deleted else { throw AppError.notFound("Tenant") }
         return tenant
     }
 
@@ -276,7 +290,7 @@ public struct TenantService: Sendable {
                         whatsapp_provider = CASE WHEN \(patch.clear.contains(.whatsappProvider)) THEN NULL
                                                  ELSE coalesce(\(patch.whatsappProvider?.rawValue), whatsapp_provider) END,
                         updated_at = now()
-                    WHERE id = \(id) AND (status <> 'deleted' OR \(identity.isPlatformAdmin))
+                    WHERE id = \(id) AND status <> 'deleted'
                     RETURNING \(unescaped: Self.columns)
                     """, logger: logger)
                 guard let tenant = try await decode(rows).first?.tenant else { throw AppError.notFound("Tenant") }
@@ -297,7 +311,30 @@ public struct TenantService: Sendable {
         }
     }
 
-    /// Soft delete: the row and its data stay; the tenant leaves lists and its users cannot sign in.
+    /// Brings a deleted tenant back as active (platform_admin). One that is not deleted is returned
+    /// as it is, so a repeated restore is harmless.
+    public func restore(_ id: UUID, identity: Identity, actor: AuditActor) async throws -> Tenant {
+        guard Access.canSee(identity, tenant: id) else { throw AppError.notFound("Tenant") }
+        try Access.requirePlatformAdmin(identity)
+        let restored = try await db.transaction(logger: logger) { tx -> Tenant? in
+            let rows = try await tx.query("""
+                UPDATE clients SET status = 'active', deleted_at = NULL, updated_at = now()
+                WHERE id = \(id) AND status = 'deleted'
+                RETURNING \(unescaped: Self.columns)
+                """, logger: logger)
+            guard let tenant = try await decode(rows).first?.tenant else { return nil }
+            try await AuditLog.record(tx, logger: logger, tenantId: id, actor: actor, action: "tenant.restore",
+                                      targetType: "tenant", targetId: id.uuidString.lowercased())
+            try await CredentialCache.notify(tx, tenant: id, logger: logger)
+            return tenant
+        }
+        guard let restored else { return try await get(id, identity: identity) }
+        cache?.invalidate(tenant: id)
+        return restored
+    }
+
+    /// Soft delete: the row and its data stay; the tenant leaves lists, its users cannot sign in,
+    /// and it and everything under it answer 404 until `restore`.
     public func delete(_ id: UUID, identity: Identity, actor: AuditActor) async throws {
         guard Access.canSee(identity, tenant: id) else { throw AppError.notFound("Tenant") }
         try Access.requirePlatformAdmin(identity)
@@ -386,9 +423,9 @@ public struct TenantService: Sendable {
 }
 
 public enum TenantStore {
-    public static func exists(client: PostgresClient, logger: Logger, id: UUID, includeDeleted: Bool) async throws -> Bool {
-        let rows = try await client.query(
-            "SELECT 1 FROM clients WHERE id = \(id) AND (status <> 'deleted' OR \(includeDeleted))", logger: logger)
+    /// Whether the tenant exists and is not deleted (a deleted tenant is gone from the API).
+    public static func exists(client: PostgresClient, logger: Logger, id: UUID) async throws -> Bool {
+        let rows = try await client.query("SELECT 1 FROM clients WHERE id = \(id) AND status <> 'deleted'", logger: logger)
         return try await rows.decode(Int.self).first(where: { _ in true }) != nil
     }
 }

@@ -23,14 +23,18 @@ public struct UserPatch: Sendable {
 }
 
 enum UserRules {
-    /// `local@domain.tld`: one `@`, no whitespace, a dot in the domain.
+    /// `local@domain.tld`: one `@`, no White_Space, two or more non-empty labels in the domain
+    /// (openapi.yaml's `Email`). Checked on code points, as the contract counts.
     static func isValidEmail(_ email: String) -> Bool {
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard email.unicodeScalars.count <= 254, !email.containsNUL, parts.count == 2, !parts[0].isEmpty, !email.contains(where: \.isWhitespace) else { return false }
+        let scalars = email.unicodeScalars
+        guard scalars.count <= 254, !email.containsNUL, !scalars.contains(where: \.properties.isWhitespace) else { return false }
+        let parts = scalars.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
         return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
     }
 
+    /// How sign-in looks an address up: forgiving of surrounding spaces and case.
     static func normalize(email: String) -> String {
         email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
@@ -40,7 +44,7 @@ enum UserRules {
             v.check(isValidEmail(email), "email", "must be a valid email address")
         }
         if let password {
-            v.check((PasswordHasher.minimumPasswordLength...PasswordHasher.maximumPasswordLength).contains(password.count)
+            v.check((PasswordHasher.minimumPasswordLength...PasswordHasher.maximumPasswordLength).contains(password.unicodeScalars.count)
                         && !password.containsNUL,
                     "password", "must be \(PasswordHasher.minimumPasswordLength) to \(PasswordHasher.maximumPasswordLength) characters")
         }
@@ -58,7 +62,7 @@ public struct UserService: Sendable {
         self.hasher = hasher
     }
 
-    static let columns = "id, email, role, tenant_id, created_at, updated_at, created_at::text AS cursor_time"
+    static let columns = "id, email, role, tenant_id, created_at, updated_at, ((extract(epoch FROM created_at) * 1000000)::int8)::text AS cursor_time"
 
     /// Creates a user. `identity` nil means the operator CLI, the only way to create a platform admin.
     public func create(email rawEmail: String, password: String, role: Role, tenantId: UUID?,
@@ -67,16 +71,17 @@ public struct UserService: Sendable {
             guard let tenantId else { throw AppError.forbidden }
             try Access.require(identity, .administer, tenant: tenantId)
         }
-        let email = UserRules.normalize(email: rawEmail)
         var v = Validator()
-        UserRules.check(email: email, password: password, into: &v)
+        // Validated as given (an address with spaces is refused, not trimmed), stored lowercased.
+        UserRules.check(email: rawEmail, password: password, into: &v)
+        let email = rawEmail.lowercased()
         if role == .platformAdmin {
             v.check(tenantId == nil && identity == nil, "role", "platform_admin is created with pytake-admin and belongs to no tenant")
         } else {
             v.check(tenantId != nil, "tenant", "\(role.rawValue) users belong to a tenant (pass its id)")
         }
         try v.finish()
-        if let tenantId, try await !TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: false) {
+        if let tenantId, try await !TenantStore.exists(client: db, logger: logger, id: tenantId) {
             throw AppError.notFound("Tenant")
         }
         let hash = try await hasher.hash(password)
@@ -100,7 +105,7 @@ public struct UserService: Sendable {
 
     public func list(tenantId: UUID, page: PageRequest, identity: Identity) async throws -> Page<User> {
         try Access.require(identity, .read, tenant: tenantId)
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(page.cursor)
@@ -119,7 +124,7 @@ public struct UserService: Sendable {
         let rows = try await db.query("""
             SELECT \(unescaped: Self.columns) FROM users u
             WHERE u.id = \(userId) AND u.tenant_id = \(tenantId)
-              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = u.tenant_id AND (c.status <> 'deleted' OR \(identity.isPlatformAdmin)))
+              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = u.tenant_id AND c.status <> 'deleted')
             """, logger: logger)
         guard let user = try await Self.decode(rows).first?.user else { throw AppError.notFound("User") }
         return user
@@ -128,9 +133,9 @@ public struct UserService: Sendable {
     /// A new password or role revokes the user's sessions, so the change takes effect at once.
     public func update(tenantId: UUID, userId: UUID, _ patch: UserPatch, identity: Identity, actor: AuditActor) async throws -> User {
         try Access.require(identity, .administer, tenant: tenantId, what: "User")
-        let email = patch.email.map(UserRules.normalize(email:))
         var v = Validator()
-        UserRules.check(email: email, password: patch.password, into: &v)
+        UserRules.check(email: patch.email, password: patch.password, into: &v)
+        let email = patch.email?.lowercased()
         v.check(patch.role != .platformAdmin, "role", "must be tenant_admin, agent or viewer")
         try v.finish()
         _ = try await get(tenantId: tenantId, userId: userId, identity: identity)

@@ -17,6 +17,16 @@ struct APIHandler: APIProtocol {
         .ok(.init(body: .json(.init(status: .ok))))
     }
 
+    func getMetrics(_ input: Operations.GetMetrics.Input) async throws -> Operations.GetMetrics.Output {
+        if let expected = services.settings.metricsToken {
+            let given = scope.bearerToken ?? ""
+            guard MetaRoutes.constantTimeEqual(given, expected) else {
+                throw AppError(.unauthorized, code: "unauthorized", "Send the metrics token as 'Authorization: Bearer <token>'.")
+            }
+        }
+        return .ok(.init(body: .plainText(HTTPBody(Telemetry.render()))))
+    }
+
     func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
         let db = services.db
         let logger = services.logger
@@ -56,7 +66,8 @@ struct APIHandler: APIProtocol {
         // A browser session: the token is in the HttpOnly cookie, which the browser attaches to any
         // request, so the request must also carry a header only our own page's script can add.
         guard let cookie = scope.refreshCookie else {
-            throw AppError(.badRequest, code: "refresh_token_missing", "Send refresh_token in the body, or the pytake_refresh cookie.")
+            // No credential at all: the same answer as a request without an access token.
+            throw AppError(.unauthorized, code: "refresh_token_missing", "Send refresh_token in the body, or the pytake_refresh cookie.")
         }
         guard input.headers.xPyTakeCSRF == "1" else {
             throw AppError(.forbidden, code: "csrf_header_missing", "A refresh from the cookie needs the header X-PyTake-CSRF: 1.")
@@ -101,7 +112,7 @@ struct APIHandler: APIProtocol {
         let identity = try scope.identity()
         guard case .json(let body) = input.body else { throw Self.unsupportedBody }
         let tenant = try await services.tenants.create(TenantInput(
-            name: body.name, slug: body.slug, timezone: body.timezone,
+            name: body.name, slug: body.slug, timezone: body.timezone?.rawValue,
             status: body.status.flatMap { TenantStatus(rawValue: $0.rawValue) },
             toolsConfigJSON: try body.toolsConfig.map { try Self.json($0.additionalProperties) },
             apiURL: body.apiUrl, token: body.token,
@@ -123,12 +134,13 @@ struct APIHandler: APIProtocol {
         var patch = TenantPatch()
         patch.name = body.name
         patch.slug = body.slug
-        patch.timezone = body.timezone
+        patch.timezone = body.timezone?.rawValue
         patch.status = body.status.flatMap { TenantStatus(rawValue: $0.rawValue) }
         patch.toolsConfigJSON = try body.toolsConfig.map { try Self.json($0.additionalProperties) }
         patch.apiURL = body.apiUrl
         patch.token = body.token
         patch.whatsappProvider = body.whatsappProvider.flatMap { ProviderType(rawValue: $0.rawValue) }
+        try Self.requireDistinct(body.clear)
         patch.clear = Set((body.clear ?? []).compactMap { TenantPatch.Clearable(rawValue: $0.rawValue) })
         let tenant = try await services.tenants.update(id, patch, identity: identity, actor: try scope.actor())
         return .ok(.init(body: .json(try Self.tenant(tenant))))
@@ -138,6 +150,12 @@ struct APIHandler: APIProtocol {
         let identity = try scope.identity()
         try await services.tenants.delete(try Self.uuid(input.path.tenantId, "tenantId"), identity: identity, actor: try scope.actor())
         return .noContent(.init())
+    }
+
+    func restoreTenant(_ input: Operations.RestoreTenant.Input) async throws -> Operations.RestoreTenant.Output {
+        let identity = try scope.identity()
+        let tenant = try await services.tenants.restore(try Self.uuid(input.path.tenantId, "tenantId"), identity: identity, actor: try scope.actor())
+        return .ok(.init(body: .json(try Self.tenant(tenant))))
     }
 
     func listUsers(_ input: Operations.ListUsers.Input) async throws -> Operations.ListUsers.Output {
@@ -203,6 +221,12 @@ struct APIHandler: APIProtocol {
     // MARK: translation
 
     static let unsupportedBody = AppError(.badRequest, code: "invalid_request", "The request body must be application/json.")
+
+    /// `clear` lists (`uniqueItems` in the contract).
+    static func requireDistinct<Item: Hashable>(_ clear: [Item]?) throws(AppError) {
+        guard let clear, Set(clear).count != clear.count else { return }
+        throw AppError.validation([.init(field: "clear", message: "lists a field more than once")])
+    }
 
     static func uuid(_ value: String, _ name: String) throws(AppError) -> UUID {
         guard let id = UUID(uuidString: value) else { throw AppError.invalidParameter(name, "must be a UUID") }
@@ -283,6 +307,7 @@ extension APIHandler {
         patch.token = body.token
         patch.appSecret = body.config?.appSecret
         patch.config = body.config.map { Self.config($0) }
+        try Self.requireDistinct(body.clear)
         patch.clear = Set((body.clear ?? []).compactMap { ProviderPatch.Clearable(rawValue: $0.rawValue) })
         let updated = try await services.providers.update(
             tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.providerId, "providerId"),
@@ -507,18 +532,29 @@ extension APIHandler {
     func saveFlowDraft(_ input: Operations.SaveFlowDraft.Input) async throws -> Operations.SaveFlowDraft.Output {
         let identity = try scope.identity()
         guard case .json(let body) = input.body else { throw Self.unsupportedBody }
-        guard let header = input.headers.ifMatch else {
-            throw AppError(.preconditionRequired, code: "revision_required", "Send If-Match with the revision you loaded.")
-        }
-        let digits = header.filter(\.isNumber)
-        guard let revision = Int(digits), !digits.isEmpty, digits.count <= 9 else {
-            throw AppError.invalidParameter("If-Match", "must be a draft revision number")
+        // A missing If-Match never reaches here: the generated decoder refuses it, and
+        // RequestMiddleware answers 428 `revision_required` (see `missingPrecondition`).
+        guard let revision = Self.revision(ifMatch: input.headers.ifMatch) else {
+            throw AppError.invalidParameter("If-Match", "must be a draft revision number: 3, \"3\" or W/\"3\"")
         }
         let saved = try await services.flows.save(
             tenantId: try Self.uuid(input.path.tenantId, "tenantId"), id: try Self.uuid(input.path.flowId, "flowId"),
             try Self.draft(name: body.name, trigger: body.trigger, definition: body.definition, testCases: body.testCases),
             ifMatch: revision, identity: identity, actor: try scope.actor())
         return .ok(.init(body: .json(try Self.flow(saved))))
+    }
+
+    /// `3`, `"3"` or `W/"3"` with 1 to 9 digits (the contract's If-Match pattern).
+    static func revision(ifMatch header: String) -> Int? {
+        var text = Substring(header)
+        if text.hasPrefix("W/") { text = text.dropFirst(2) }
+        if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 {
+            text = text.dropFirst().dropLast()
+        } else if header.hasPrefix("W/") {
+            return nil
+        }
+        guard (1...9).contains(text.utf8.count), text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return Int(text)
     }
 
     func deleteFlow(_ input: Operations.DeleteFlow.Input) async throws -> Operations.DeleteFlow.Output {

@@ -95,11 +95,15 @@ public func buildRouter(_ services: AppServices) throws -> Router<AppRequestCont
     try handler.registerHandlers(on: listing, configuration: configuration)
 
     let router = Router(context: AppRequestContext.self)
+    let limits = services.settings.rateLimits
     router.add(middleware: RequestMiddleware(
         tokens: services.tokens, sessions: services.sessions, routes: RouteTable(listing.operations + MetaRoutes.operations),
         maxBodyBytes: services.settings.maxBodyBytes, webhookMaxBodyBytes: services.settings.meta.webhookMaxBodyBytes,
         timeout: .seconds(services.settings.requestTimeoutSeconds),
-        logger: services.logger))
+        logger: services.logger,
+        ipLimiter: limits.ipPerMinute > 0 ? RateLimiter(perMinute: limits.ipPerMinute, burst: limits.ipBurst) : nil,
+        userLimiter: limits.userPerMinute > 0 ? RateLimiter(perMinute: limits.userPerMinute, burst: limits.userBurst) : nil,
+        trustedProxies: limits.trustedProxies))
     router.add(middleware: StaticFilesMiddleware(directory: services.settings.publicDirectory, sdkURL: services.settings.meta.sdkURL, logger: services.logger))
     let cache = ResponseCache(ttl: .seconds(services.settings.metricsCacheSeconds))
     try handler.registerHandlers(on: RouterTransport(router: router, cached: cache.enabled ? [("/api/v1/tenants/{tenantId}/metrics/daily", cache)] : []),

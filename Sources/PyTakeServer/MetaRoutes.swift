@@ -28,7 +28,7 @@ enum MetaRoutes {
         router.get(RouterPath(stringLiteral: path)) { request, _ -> Response in
             let query = request.uri.queryParameters
             guard query["hub.mode"] == "subscribe", let expected = verifyToken, let given = query["hub.verify_token"],
-                  constantTimeEqual(String(given), expected), let challenge = query["hub.challenge"], challenge.count <= 512
+                  constantTimeEqual(String(given), expected), let challenge = query["hub.challenge"], challenge.unicodeScalars.count <= 512
             else {
                 throw AppError(.forbidden, code: "webhook_verification_failed", "The verify token does not match.")
             }
@@ -41,6 +41,7 @@ enum MetaRoutes {
             do {
                 batch = try await services.metaWebhook.process(body: Array(buffer: body), signature: request.headers[signatureHeader])
             } catch let error as MetaWebhookError {
+                Telemetry.webhookRejected(reason: error.metricLabel)
                 switch error {
                 case .missingSignature:
                     throw AppError(.unauthorized, code: "signature_missing", "X-Hub-Signature-256 is required.")
@@ -53,6 +54,9 @@ enum MetaRoutes {
                 }
             }
             let outcome = try await services.ingestor.submit(batch)
+            Telemetry.webhookMessages("accepted", count: outcome.storedMessages)
+            Telemetry.webhookMessages("duplicate", count: outcome.duplicateMessages)
+            Telemetry.webhookMessages("unroutable", count: batch.unroutable.count)
             let receipt = "{\"duplicates\":\(outcome.duplicateMessages),\"statuses\":\(outcome.statuses),\"stored\":\(outcome.storedMessages),\"unroutable\":\(batch.unroutable.count)}"
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: receipt)))
         }
@@ -95,5 +99,16 @@ enum MetaRoutes {
         // Compare fixed-size digests so neither content nor length leaks through timing.
         let key = SymmetricKey(size: .bits256)
         return HMAC<SHA256>.authenticationCode(for: Data(a.utf8), using: key) == HMAC<SHA256>.authenticationCode(for: Data(b.utf8), using: key)
+    }
+}
+
+extension MetaWebhookError {
+    var metricLabel: String {
+        switch self {
+        case .missingSignature: "signature_missing"
+        case .badSignature: "signature_invalid"
+        case .malformed: "malformed"
+        case .notWhatsApp: "not_whatsapp"
+        }
     }
 }

@@ -37,6 +37,7 @@ extension AppError {
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         if let allow { headers[.allow] = allow }
+        if let rateLimit { RequestMiddleware.addRateLimitHeaders(&headers, rateLimit.limit, rateLimit.remaining, rateLimit.reset) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -20,6 +20,10 @@ struct RequestMiddleware: RouterMiddleware {
     let webhookMaxBodyBytes: Int
     let timeout: Duration
     let logger: Logger
+    /// Per client address and per signed-in user (nil: that limit is off).
+    var ipLimiter: RateLimiter? = nil
+    var userLimiter: RateLimiter? = nil
+    var trustedProxies: Set<String> = []
 
     static let requestIDHeader = HTTPField.Name("X-Request-Id")!
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
@@ -31,9 +35,18 @@ struct RequestMiddleware: RouterMiddleware {
         var response: Response
         var failure: AppError?
         var underlying: (any Error)?
+        let clientIP = clientAddress(peer: context.clientIP, forwardedFor: request.headers[values: Self.forwardedFor], trustedProxies: trustedProxies)
+        let limited = Self.isRateLimited(request.uri.path)
+        var quota: RateLimiter.Decision?
         do {
             var request = request
             let isWebhook = request.uri.path == MetaRoutes.path
+            if limited, let ipLimiter {
+                let decision = ipLimiter.take(clientIP)
+                quota = decision
+                if !decision.allowed { throw Self.rateLimited(decision, scope: "ip") }
+            }
+            let ipQuota = quota
             let limit = isWebhook ? webhookMaxBodyBytes : maxBodyBytes
             if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
                 throw Self.tooLarge(limit)
@@ -53,18 +66,28 @@ struct RequestMiddleware: RouterMiddleware {
                 nonisolated(unsafe) let next = next
                 // Authentication is inside the deadline too: checking a session may need the database.
                 return try await Self.withDeadline(timeout, on: context.eventLoop) {
+                    let authentication = try await authenticate(prepared)
+                    var userQuota: RateLimiter.Decision?
+                    if limited, let userLimiter, case .valid(let identity) = authentication {
+                        let decision = userLimiter.take(identity.userId.uuidString)
+                        if !decision.allowed { throw Self.rateLimited(decision, scope: "user") }
+                        if ipQuota == nil || decision.remaining < ipQuota!.remaining { userQuota = decision }
+                    }
                     let scope = RequestScope(
-                        requestId: requestId, clientIP: context.clientIP, authentication: try await authenticate(prepared),
+                        requestId: requestId, clientIP: clientIP, authentication: authentication,
                         refreshCookie: MetaRoutes.cookie(RefreshCookie.name, in: prepared.headers[values: .cookie]),
+                        bearerToken: prepared.uri.path == "/metrics" ? Self.bearer(prepared.headers[.authorization]) : nil,
                         secureTransport: prepared.uri.scheme == .https
                             || prepared.headers[Self.forwardedProto]?.lowercased().split(separator: ",").first?.trimmingCharacters(in: .whitespaces) == "https")
                     var response = try await RequestScope.$current.withValue(scope) { try await next(prepared, context) }
                     for (name, value) in scope.extraHeaders.all { response.headers.append(HTTPField(name: name, value: value)) }
+                    if let userQuota { Self.addRateLimitHeaders(&response.headers, userQuota.limit, userQuota.remaining, userQuota.resetSeconds) }
                     return response
                 }
             }
         } catch {
-            var problem = Self.problem(for: error, maxBodyBytes: request.uri.path == MetaRoutes.path ? webhookMaxBodyBytes : maxBodyBytes)
+            var problem = Self.missingPrecondition(error, request.headers)
+                ?? Self.problem(for: error, maxBodyBytes: request.uri.path == MetaRoutes.path ? webhookMaxBodyBytes : maxBodyBytes)
             if problem.kind == .notFound, context.endpointPath == "NotFound", let allow = routes.allowedMethods(for: request.uri.path) {
                 problem = AppError(.methodNotAllowed, code: "method_not_allowed",
                                    "\(request.method.rawValue) is not supported here; use \(allow).", allow: allow)
@@ -74,6 +97,9 @@ struct RequestMiddleware: RouterMiddleware {
             response = problem.response(requestId: requestId)
         }
         response.headers[Self.requestIDHeader] = requestId
+        if let quota, response.headers[Self.rateLimitLimit] == nil {
+            Self.addRateLimitHeaders(&response.headers, quota.limit, quota.remaining, quota.resetSeconds)
+        }
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[Self.referrerPolicy] = "no-referrer"
         // The admin page's files carry their own policy (`StaticFilesMiddleware`); everything else
@@ -81,6 +107,10 @@ struct RequestMiddleware: RouterMiddleware {
         if response.headers[.contentSecurityPolicy] == nil {
             response.headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
         }
+
+        let operation = Self.operationLabel(request.uri.path, context.endpointPath)
+        Telemetry.request(operation: operation, method: request.method.rawValue, status: response.status.code,
+                          duration: ContinuousClock.now - started)
 
         if let failure, failure.kind == .internal || failure.kind == .unavailable {
             var metadata = accessLogMetadata(request, context, response, requestId, started)
@@ -103,8 +133,57 @@ struct RequestMiddleware: RouterMiddleware {
             "status": "\(response.status.code)",
             "ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)",
         ]
-        if let endpoint = context.endpointPath { metadata["route"] = "\(endpoint)" }
+        metadata["operation"] = "\(Self.operationLabel(request.uri.path, context.endpointPath))"
+        if let tenant = Self.tenantInPath(request.uri.path) { metadata["tenant_id"] = "\(tenant)" }
         return metadata
+    }
+
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+    static let rateLimitLimit = HTTPField.Name("RateLimit-Limit")!
+    static let rateLimitRemaining = HTTPField.Name("RateLimit-Remaining")!
+    static let rateLimitReset = HTTPField.Name("RateLimit-Reset")!
+
+    /// The API and the OAuth callback are limited; Meta's webhook (Meta's addresses, already
+    /// authenticated by signature), health, metrics and the admin page's files are not.
+    static func isRateLimited(_ path: String) -> Bool {
+        path.hasPrefix("/api/") || path == MetaRoutes.callbackPath
+    }
+
+    static func addRateLimitHeaders(_ headers: inout HTTPFields, _ limit: Int, _ remaining: Int, _ reset: Int) {
+        headers[rateLimitLimit] = String(limit)
+        headers[rateLimitRemaining] = String(remaining)
+        headers[rateLimitReset] = String(reset)
+    }
+
+    static func rateLimited(_ decision: RateLimiter.Decision, scope: String) -> AppError {
+        Telemetry.rateLimited(scope: scope)
+        var error = AppError(.tooManyRequests, code: "rate_limited",
+                             "Too many requests \(scope == "ip" ? "from this address" : "for this user"); retry in \(decision.retryAfter) s.",
+                             retryAfter: decision.retryAfter)
+        error.rateLimit = .init(limit: decision.limit, remaining: decision.remaining, reset: decision.resetSeconds)
+        return error
+    }
+
+    static func bearer(_ header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]) : nil
+    }
+
+    /// The route template the request matched (bounded, unlike paths), for metrics and logs.
+    static func operationLabel(_ path: String, _ endpoint: String?) -> String {
+        if let endpoint { return endpoint }
+        if path.hasPrefix("/api/") { return "unmatched" }
+        return path == "/metrics" || path == "/healthz" || path == "/readyz" ? path : "static"
+    }
+
+    /// The `{tenantId}` of a tenant-scoped path, for the access log.
+    static func tenantInPath(_ path: String) -> Substring? {
+        let prefix = "/api/v1/tenants/"
+        guard path.hasPrefix(prefix) else { return nil }
+        let rest = path.dropFirst(prefix.count)
+        let id = rest.prefix { $0 != "/" }
+        return id.count == 36 ? id : nil
     }
 
     /// Runs `work`, cancelling it after `timeout`. Waiting for a database connection has no limit
@@ -156,6 +235,19 @@ struct RequestMiddleware: RouterMiddleware {
         if let field = object.first(where: { $0.value is NSNull })?.key {
             throw AppError(.badRequest, code: "invalid_request", "'\(field)' is null; omit a field to leave it unchanged.")
         }
+    }
+
+    /// Required headers that are preconditions (RFC 6585): without one the answer is 428, not the
+    /// 400 the generated decoder's complaint would become.
+    static let preconditionHeaders: [String: (name: HTTPField.Name, problem: AppError)] = [
+        "saveFlowDraft": (.ifMatch, AppError(.preconditionRequired, code: "revision_required", "Send If-Match with the revision you loaded.")),
+    ]
+
+    static func missingPrecondition(_ error: any Error, _ headers: HTTPFields) -> AppError? {
+        guard let error = error as? ServerError, error.operationInput == nil,
+              let required = preconditionHeaders[error.operationID], headers[required.name] == nil
+        else { return nil }
+        return required.problem
     }
 
     static func tooLarge(_ limit: Int) -> AppError {
@@ -252,7 +344,7 @@ struct StaticFilesMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        if path.hasPrefix("/api/") || path.hasPrefix("/meta/") || path == "/healthz" || path == "/readyz" {
+        if path.hasPrefix("/api/") || path.hasPrefix("/meta/") || path == "/healthz" || path == "/readyz" || path == "/metrics" {
             return try await next(request, context)
         }
         var response = try await files.handle(request, context: context, next: next)

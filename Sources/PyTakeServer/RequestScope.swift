@@ -21,6 +21,8 @@ struct RequestScope: Sendable {
     var authentication: Authentication
     /// The `pytake_refresh` cookie of a browser session, if sent.
     var refreshCookie: String? = nil
+    /// The raw bearer token, for endpoints with their own static token (`/metrics`).
+    var bearerToken: String? = nil
     /// Whether the client reached us over HTTPS (directly or, per `X-Forwarded-Proto`, through a proxy).
     var secureTransport = false
     /// Headers a handler adds to its response beyond what the contract's types carry (cookies).

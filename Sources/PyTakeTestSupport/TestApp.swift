@@ -29,6 +29,9 @@ public struct TestApp: Sendable {
             "SESSION_RECHECK_SECONDS": "0",
             // Tests read metrics right after a job run; the cache has its own test.
             "METRICS_CACHE_SECONDS": "0",
+            // Tests call the API far faster than people do; the limits have their own tests.
+            "RATE_LIMIT_IP_PER_MINUTE": "0",
+            "RATE_LIMIT_USER_PER_MINUTE": "0",
         ]
         environment.merge(overrides) { _, new in new }
         return try Settings.from(environment: environment)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
 import Logging
 import PostgresNIO
 import PyTakeCore
@@ -113,8 +114,13 @@ struct PyTakeScheduler: AsyncParsableCommand {
 
         let db = Database.makeClient(url: url, poolSize: min(settings.databasePoolSize, settings.scheduler.followUpConcurrency + 4), logger: logger)
         let services = SchedulerServices(settings: settings, db: db, secrets: secrets, logger: logger)
+        var extra: [any Service] = []
+        if settings.scheduler.httpPort > 0 {
+            extra.append(Self.healthServer(port: settings.scheduler.httpPort, host: settings.httpHost, db: db,
+                                           metricsToken: settings.metricsToken, logger: logger))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: db)] + services.services.map { .init(service: $0) },
+            services: [.init(service: db)] + (services.services + extra).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
@@ -122,6 +128,35 @@ struct PyTakeScheduler: AsyncParsableCommand {
         } catch {
             Self.fail(Database.describe(error), code: 1)
         }
+    }
+
+    /// `/healthz` (the process runs), `/readyz` (the database answers within 3 s) and `/metrics`
+    /// (job runs, outbound sends, breakers, pool) for probes and Prometheus.
+    static func healthServer(port: Int, host: String, db: PostgresClient, metricsToken: String?, logger: Logger) -> some Service {
+        let router = Router()
+        router.get("/healthz") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+        }
+        router.get("/readyz") { _, _ in
+            let ready = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await db.query("SELECT 1", logger: logger)) != nil }
+                group.addTask { try? await Task.sleep(for: .seconds(3)); return false }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: ready ? #"{"status":"ok"}"# : #"{"status":"database_unavailable"}"#)))
+        }
+        router.get("/metrics") { request, _ in
+            if let metricsToken {
+                let header = request.headers[.authorization] ?? ""
+                guard header == "Bearer \(metricsToken)" else { return Response(status: .unauthorized) }
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: Telemetry.render())))
+        }
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "pytake-scheduler"), logger: logger)
     }
 
     static func fail(_ message: String, code: Int32) -> Never {

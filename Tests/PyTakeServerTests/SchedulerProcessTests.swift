@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import NIOPosix
 import PostgresNIO
 import PyTakeCore
@@ -118,6 +121,36 @@ import Testing
         #expect(followup.status == 0 && followup.output.contains(#""job":"followup""#), "\(followup.output)")
         try await TestPostgres.shared.dropDatabase(url)
     }
+    @Test func healthPortServesProbesAndMetrics() async throws {
+        let fake = try await FakeProviderServer.start()
+        defer { fake.stop() }
+        let url = try await TestPostgres.shared.makeDatabase()
+        let log = NSTemporaryDirectory() + "pytake-scheduler-health-\(UUID().uuidString.prefix(8)).log"
+        let port = Int.random(in: 30_000...59_000)
+        let process = try Self.start(Self.environment(url, fake, [
+            "SCHEDULER_HTTP_PORT": "\(port)", "SCHEDULER_METRICS_INTERVAL_SECONDS": "1", "SCHEDULER_POLL_SECONDS": "1",
+        ]), log: log)
+        defer { if process.isRunning { process.terminate() } }
+        func get(_ path: String) async -> (Int, String) {
+            guard let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!) else { return (0, "") }
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        var export = ""
+        for _ in 0..<100 {
+            let (status, text) = await get("/metrics")
+            if status == 200, text.contains(#"pytake_job_runs_total{job="metrics",status="succeeded"}"#) { export = text; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(!export.isEmpty, "no succeeded metrics run in the scheduler's export; log: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        #expect(export.contains("pytake_job_run_duration_seconds_bucket"))
+        #expect(await get("/healthz").0 == 200)
+        #expect(await get("/readyz").0 == 200)
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        try await TestPostgres.shared.dropDatabase(url)
+    }
+
 }
 
 extension AdminCLITests {

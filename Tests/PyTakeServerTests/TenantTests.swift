@@ -91,6 +91,12 @@ import Testing
             let root = f.token(.platformAdmin)
             #expect(try await client.call(.delete, "/api/v1/tenants/\(f.a)", token: root).status == .noContent)
             #expect(try await client.call(.delete, "/api/v1/tenants/\(f.a)", token: root).status == .notFound)
+            // Gone from the API, for platform admins too: the tenant and everything under it.
+            for path in ["", "/users", "/users/\(f.id(.agentA))", "/providers", "/flows", "/conversations", "/audit-log",
+                         "/credentials/meta", "/metrics/daily?from=2026-01-01&to=2026-01-02"] {
+                #expect(try await client.call(.get, "/api/v1/tenants/\(f.a)\(path)", token: root).status == .notFound, "\(path)")
+            }
+            #expect(try await client.call(.patch, "/api/v1/tenants/\(f.a)", token: root, json: ["status": "active"]).status == .notFound)
 
             let list = try await client.call(.get, "/api/v1/tenants", token: root)
             #expect(list.items.compactMap { $0["slug"] as? String } == ["tenant-b"])
@@ -100,12 +106,15 @@ import Testing
             #expect(try await client.call(.get, "/api/v1/tenants/\(f.a)", token: f.token(.adminA)).status == .unauthorized)
             let lateSession = try await app.token(for: f.users[.adminA]!)
             #expect(try await client.call(.get, "/api/v1/tenants/\(f.a)", token: lateSession).status == .notFound)
-            #expect(try await client.call(.get, "/api/v1/tenants/\(f.a)", token: root).json["status"] as? String == "deleted")
             #expect(try await app.count("users WHERE tenant_id = '\(f.a)'") == 3, "data kept")
 
-            let restored = try await client.call(.patch, "/api/v1/tenants/\(f.a)", token: root, json: ["status": "active"])
-            #expect(restored.json["status"] as? String == "active")
+            #expect(try await client.call(.post, "/api/v1/tenants/\(f.a)/restore", token: f.token(.adminB)).status == .notFound)
+            let restored = try await client.call(.post, "/api/v1/tenants/\(f.a)/restore", token: root)
+            #expect(restored.status == .ok && restored.json["status"] as? String == "active", "\(restored.text)")
+            #expect(try await client.call(.post, "/api/v1/tenants/\(f.a)/restore", token: root).json["status"] as? String == "active",
+                    "restoring a live tenant changes nothing")
             #expect(try await client.call(.get, "/api/v1/tenants/\(f.a)", token: lateSession).status == .ok)
+            #expect(try await client.call(.get, "/api/v1/tenants/\(f.a)/users", token: root).items.count == 3)
         }
     }
 

@@ -77,12 +77,12 @@ public struct ConversationService: Sendable {
         a.assignee_id, a.last_message_at, a.last_inbound_at,
         (SELECT count(*) FROM chat_messages m WHERE m.conversation_id = a.id AND m.direction = 'inbound'
             AND m.occurred_at > coalesce(a.last_outbound_at, '-infinity'))::int8,
-        a.opened_at, a.closed_at, a.last_message_at::text AS cursor_time
+        a.opened_at, a.closed_at, ((extract(epoch FROM a.last_message_at) * 1000000)::int8)::text AS cursor_time
         """
 
     public func list(tenantId: UUID, _ query: ConversationQuery, identity: Identity) async throws -> Page<Conversation> {
         try Access.require(identity, .read, tenant: tenantId)
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(query.page.cursor)
@@ -111,6 +111,7 @@ public struct ConversationService: Sendable {
             SELECT \(unescaped: Self.columns)
             FROM active_conversations a JOIN customers c ON c.id = a.customer_id
             WHERE a.tenant_id = \(tenantId) AND a.id = \(id)
+              AND EXISTS (SELECT 1 FROM clients t WHERE t.id = a.tenant_id AND t.status <> 'deleted')
             """
         let rows = if let tx { try await tx.query(query, logger: logger) } else { try await db.query(query, logger: logger) }
         guard let found = try await decode(rows).first?.conversation else { throw AppError.notFound("Conversation") }
@@ -137,7 +138,7 @@ public struct ConversationService: Sendable {
     public func reply(tenantId: UUID, conversationId: UUID, text: String, identity: Identity) async throws -> ChatMessage {
         try Self.requireActor(identity, tenant: tenantId)
         var v = Validator()
-        v.check(!text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && text.unicodeScalars.count <= 4096 && !text.containsNUL,
+        v.check(!text.isBlank && text.unicodeScalars.count <= 4096 && !text.containsNUL,
                 "text", "must be 1 to 4096 characters and not blank")
         try v.finish()
         let conversation = try await fetch(tenantId: tenantId, id: conversationId, on: nil)
@@ -221,7 +222,7 @@ public struct ConversationService: Sendable {
 
     static let messageColumns = """
         id, conversation_id, direction, provider_message_id, type, body, payload::text, status, error_code, error_title,
-        sent_by, occurred_at, occurred_at::text AS cursor_time
+        sent_by, occurred_at, ((extract(epoch FROM occurred_at) * 1000000)::int8)::text AS cursor_time
         """
 
     static func decodeMessages(_ rows: PostgresRowSequence) async throws -> [(message: ChatMessage, cursor: String)] {

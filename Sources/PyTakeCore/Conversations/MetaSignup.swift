@@ -55,7 +55,7 @@ public struct MetaSignup: Sendable {
     public func createSession(tenantId: UUID, identity: Identity) async throws -> SignupSession {
         try Access.require(identity, .administer, tenant: tenantId)
         guard let appId = settings.appId, let configId = settings.configId, settings.appSecret != nil else { throw Self.notConfigured }
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: false) else { throw AppError.notFound("Tenant") }
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else { throw AppError.notFound("Tenant") }
         let id = UUID()
         let expires = Date().addingTimeInterval(Self.stateLifetime)
         let nonce = randomToken(bytes: 24)
@@ -103,7 +103,7 @@ public struct MetaSignup: Sendable {
         try Access.require(identity, .administer, tenant: tenantId)
         guard settings.appId != nil, settings.appSecret != nil else { throw Self.notConfigured }
         var v = Validator()
-        v.check(!code.isEmpty && code.count <= 2048, "code", "must be 1 to 2048 characters")
+        v.check(!code.isEmpty && code.unicodeScalars.count <= 2048 && !code.containsNUL, "code", "must be 1 to 2048 characters")
         for (field, value) in [("waba_id", wabaId), ("phone_number_id", phoneNumberId), ("business_id", businessId)] {
             if let value { v.check((1...32).contains(value.count) && value.allSatisfy(\.isASCIIDigit), field, "must be 1 to 32 digits") }
         }

@@ -225,9 +225,11 @@ public final class FlowEngine: Service, Sendable {
     }
 
     func process(_ claim: Claim) async {
+        let started = ContinuousClock.now
         do {
             let outcome = try await withTimeout(.seconds(max(1, settings.leaseSeconds - 2)), onTimeout: TurnTimeout()) { try await self.turn(claim) }
             guard let committed = try await commit(claim, outcome) else { return }
+            Telemetry.engineTurn("ok", duration: ContinuousClock.now - started)
             if let recipient = outcome.recipient {
                 await send(committed, tenantId: claim.tenantId, conversationId: claim.conversationId, recipient: recipient)
             }
@@ -459,6 +461,7 @@ public final class FlowEngine: Service, Sendable {
     func failed(_ claim: Claim, _ error: any Error) async {
         let failures = claim.failures + 1
         let message = String(Database.describe(error).prefix(500))
+        Telemetry.engineTurn(failures >= settings.maxFailures ? "gave_up" : "failed")
         logger.error("engine turn failed", metadata: ["conversation": "\(claim.conversationId)", "failures": "\(failures)", "error": "\(message)"])
         do {
             if failures >= settings.maxFailures {

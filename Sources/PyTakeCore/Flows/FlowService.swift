@@ -94,22 +94,31 @@ public struct FlowService: Sendable {
 
     static let columns = """
         id, tenant_id, name, trigger::text, draft::text, test_cases::text, draft_revision, published_version,
-        created_at, updated_at, created_at::text AS cursor_time
+        created_at, updated_at, ((extract(epoch FROM created_at) * 1000000)::int8)::text AS cursor_time
         """
     static let maxNodes = 500
+    /// Node ids and types, edge ends and outcomes.
+    static let maxNameLength = 64
 
     func checkShape(_ draft: FlowDraft, into v: inout Validator) {
         if let name = draft.name {
-            v.check(!name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && name.unicodeScalars.count <= 200 && !name.containsNUL,
+            v.check(!name.isBlank && name.unicodeScalars.count <= 200 && !name.containsNUL,
                     "name", "must be 1 to 200 characters and not blank")
         }
         if let definition = draft.definition {
             v.check(definition.nodes.count <= Self.maxNodes && definition.edges.count <= Self.maxNodes * 4,
                     "definition", "may have at most \(Self.maxNodes) nodes and \(Self.maxNodes * 4) edges")
+            // Names longer than this are not drafts in progress but garbage; ids that are merely
+            // malformed are validation problems (`invalid_node_id`), reported but saved.
+            func fits(_ text: String) -> Bool { text.unicodeScalars.count <= Self.maxNameLength }
+            v.check(definition.nodes.allSatisfy { fits($0.id) && fits($0.type) }, "definition.nodes",
+                    "node ids and types are at most \(Self.maxNameLength) characters")
+            v.check(definition.edges.allSatisfy { fits($0.from) && fits($0.outcome) && fits($0.to) }, "definition.edges",
+                    "edge ends and outcomes are at most \(Self.maxNameLength) characters")
         }
         if let trigger = draft.trigger {
-            v.check((trigger.keywords ?? []).count <= 50 && (trigger.keywords ?? []).allSatisfy { $0.count <= 100 }
-                        && (trigger.pattern ?? "").count <= 500, "trigger", "at most 50 keywords of 100 characters, a pattern of 500")
+            v.check((trigger.keywords ?? []).count <= 50 && (trigger.keywords ?? []).allSatisfy { $0.unicodeScalars.count <= 100 }
+                        && (trigger.pattern ?? "").unicodeScalars.count <= 500, "trigger", "at most 50 keywords of 100 characters, a pattern of 500")
         }
         if let tests = draft.testCasesJSON {
             let parsed = try? JSONDecoder().decode([JSONValue].self, from: Data(tests.utf8))
@@ -145,6 +154,7 @@ public struct FlowService: Sendable {
         try Access.require(identity, .read, tenant: tenantId, what: "Flow")
         let rows = try await db.query("""
             SELECT \(unescaped: Self.columns) FROM flows WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL
+              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = flows.tenant_id AND c.status <> 'deleted')
             """, logger: logger)
         guard let flow = try await decode(rows).first?.flow else { throw AppError.notFound("Flow") }
         return flow
@@ -152,7 +162,7 @@ public struct FlowService: Sendable {
 
     public func list(tenantId: UUID, page: PageRequest, identity: Identity) async throws -> Page<Flow> {
         try Access.require(identity, .read, tenant: tenantId)
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(page.cursor)
@@ -173,6 +183,7 @@ public struct FlowService: Sendable {
         try v.finish()
         return try await nameConflict(draft.name ?? "") {
             try await db.transaction(logger: logger) { tx in
+                try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
                 let rows = try await tx.query("""
                     UPDATE flows SET
                         name = coalesce(\(draft.name), name),
@@ -201,6 +212,7 @@ public struct FlowService: Sendable {
     public func delete(tenantId: UUID, id: UUID, identity: Identity, actor: AuditActor) async throws {
         try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
         try await db.transaction(logger: logger) { tx in
+            try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
             let rows = try await tx.query("""
                 UPDATE flows SET deleted_at = now(), updated_at = now()
                 WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL RETURNING id
@@ -256,6 +268,7 @@ public struct FlowService: Sendable {
     public func rollback(tenantId: UUID, id: UUID, to version: Int, identity: Identity, actor: AuditActor) async throws -> FlowVersion {
         try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
         let published = try await db.transaction(logger: logger) { tx in
+            try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
             let rows = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM flows WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL FOR UPDATE
                 """, logger: logger)

@@ -61,14 +61,23 @@ public final class CircuitBreakers: Sendable {
         }
     }
 
-    public func recordSuccess(_ key: String) {
-        entries.withLock { entries in entries[key] = Entry() }
+    /// Returns true when this closed a breaker that was open or half-open.
+    @discardableResult
+    public func recordSuccess(_ key: String) -> Bool {
+        entries.withLock { entries in
+            let wasOpen = (entries[key]?.state ?? .closed) != .closed
+            entries[key] = Entry()
+            return wasOpen
+        }
     }
 
-    public func recordFailure(_ key: String) {
+    /// Returns true when this opened a closed breaker (a failed half-open trial reopens, not opens).
+    @discardableResult
+    public func recordFailure(_ key: String) -> Bool {
         let now = ContinuousClock.now
-        entries.withLock { entries in
+        return entries.withLock { entries in
             var entry = entries[key] ?? Entry()
+            let wasClosed = entry.state == .closed
             entry.failures += 1
             entry.trialInFlight = false
             if entry.state == .halfOpen || entry.failures >= threshold {
@@ -77,6 +86,7 @@ public final class CircuitBreakers: Sendable {
                 entry.openedWall = Date()
             }
             entries[key] = entry
+            return wasClosed && entry.state == .open
         }
     }
 

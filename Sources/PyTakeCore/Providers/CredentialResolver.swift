@@ -67,24 +67,21 @@ public struct CredentialResolver: Sendable {
     /// For API callers: checks that `identity` may read the tenant first.
     public func resolve(tenantId: UUID, type: ProviderType, providerId: UUID? = nil, identity: Identity) async throws -> ResolvedCredentials {
         try Access.require(identity, .read, tenant: tenantId)
-        return try await resolve(tenantId: tenantId, type: type, providerId: providerId, includeDeletedTenant: identity.isPlatformAdmin)
+        return try await resolve(tenantId: tenantId, type: type, providerId: providerId)
     }
 
     /// `includeInactive` lets an explicitly requested, inactive instance resolve (to test it before
     /// switching it on); resolution without an id only ever picks active ones.
-    public func resolve(tenantId: UUID, type: ProviderType, providerId: UUID? = nil, includeInactive: Bool = false,
-                        includeDeletedTenant: Bool = false) async throws -> ResolvedCredentials {
-        let key = "\(tenantId.uuidString.lowercased())|\(type.rawValue)|\(providerId?.uuidString ?? "-")|\(includeInactive)|\(includeDeletedTenant)"
+    public func resolve(tenantId: UUID, type: ProviderType, providerId: UUID? = nil, includeInactive: Bool = false) async throws -> ResolvedCredentials {
+        let key = "\(tenantId.uuidString.lowercased())|\(type.rawValue)|\(providerId?.uuidString ?? "-")|\(includeInactive)"
         let (cached, generation) = cache.lookup(key)
         if let cached { return cached }
-        let resolved = try await resolveFromDatabase(tenantId: tenantId, type: type, providerId: providerId, includeInactive: includeInactive,
-                                                     includeDeletedTenant: includeDeletedTenant)
+        let resolved = try await resolveFromDatabase(tenantId: tenantId, type: type, providerId: providerId, includeInactive: includeInactive)
         cache.store(key, resolved, generation: generation)
         return resolved
     }
 
-    func resolveFromDatabase(tenantId: UUID, type: ProviderType, providerId: UUID?, includeInactive: Bool,
-                             includeDeletedTenant: Bool) async throws -> ResolvedCredentials {
+    func resolveFromDatabase(tenantId: UUID, type: ProviderType, providerId: UUID?, includeInactive: Bool) async throws -> ResolvedCredentials {
         let rows = try await db.query("""
             SELECT c.status, c.api_url, c.token, c.whatsapp_provider,
                    c.tools_config #>> '{whatsapp,url}', c.tools_config #>> '{whatsapp,key}',
@@ -98,7 +95,7 @@ public struct CredentialResolver: Sendable {
                 ORDER BY p.priority DESC, p.updated_at DESC
                 LIMIT 1
             ) p ON true
-            WHERE c.id = \(tenantId) AND (c.status <> 'deleted' OR \(includeDeletedTenant))
+            WHERE c.id = \(tenantId) AND c.status <> 'deleted'
             """, logger: logger)
         typealias Row = (String, String?, String?, String?, String?, String?, String?, String?,
                          UUID?, String?, String?, String?, String?, String?)

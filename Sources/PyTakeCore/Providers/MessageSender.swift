@@ -130,6 +130,7 @@ struct ProviderHTTP: Sendable {
               classify: @Sendable (Response) -> SendError) async throws(SendError) -> Response {
         try await OutboundAddressGuard.check(url, allowPrivate: settings.allowPrivateNetworks, providerType: providerType)
         if let wait = breakers.acquire(breakerKey) {
+            Telemetry.outboundSend(provider: providerType.rawValue, operation: operation, outcome: "circuit_open")
             throw SendError(.circuitOpen, providerType, "Sending through this provider is paused after repeated failures; next trial in \(wait) s.",
                             retryAfter: wait)
         }
@@ -150,7 +151,8 @@ struct ProviderHTTP: Sendable {
             var failure: SendError
             switch outcome {
             case .success(let response) where (200..<300).contains(response.status):
-                breakers.recordSuccess(breakerKey)
+                if breakers.recordSuccess(breakerKey) { Telemetry.breakerClosed(provider: providerType.rawValue) }
+                Telemetry.outboundSend(provider: providerType.rawValue, operation: operation, outcome: "sent")
                 return response
             case .success(let response):
                 failure = classify(response)
@@ -167,7 +169,12 @@ struct ProviderHTTP: Sendable {
                 failure = error
             }
             guard failure.isTransient, attempt < settings.retryAttempts else {
-                if failure.isTransient { breakers.recordFailure(breakerKey) } else { breakers.recordSuccess(breakerKey) }
+                if failure.isTransient {
+                    if breakers.recordFailure(breakerKey) { Telemetry.breakerOpened(provider: providerType.rawValue) }
+                } else if breakers.recordSuccess(breakerKey) {
+                    Telemetry.breakerClosed(provider: providerType.rawValue)
+                }
+                Telemetry.outboundSend(provider: providerType.rawValue, operation: operation, outcome: failure.kind.rawValue)
                 logger.warning("provider send failed", metadata: [
                     "provider_type": "\(providerType.rawValue)", "operation": "\(operation)", "attempts": "\(attempt)",
                     "error": "\(failure.kind.rawValue)", "provider_code": "\(failure.providerCode ?? "")",

@@ -60,7 +60,7 @@ public struct Outbound: Sendable {
         var v = Validator()
         let recipient = Self.recipient(to)
         v.check(recipient != nil, "to", "must be a phone number in international format: 8 to 15 digits, optionally after +")
-        v.check(!text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && text.unicodeScalars.count <= 4096 && !text.containsNUL,
+        v.check(!text.isBlank && text.unicodeScalars.count <= 4096 && !text.containsNUL,
                 "text", "must be 1 to 4096 characters and not blank")
         try v.finish()
         let provider = try await providers.get(tenantId: tenantId, id: providerId, identity: identity)

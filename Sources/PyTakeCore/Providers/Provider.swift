@@ -139,24 +139,17 @@ public struct ProviderQuery: Sendable {
 }
 
 enum ProviderRules {
-    static func isHTTPURL(_ text: String) -> Bool {
-        guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
-              url.host?.isEmpty == false, url.query == nil, url.fragment == nil, url.user == nil
-        else { return false }
-        return text.unicodeScalars.count <= 2048 && !text.containsNUL
-    }
-
     static func check(name: String?, priority: Int?, apiURL: String?, token: String?, appSecret: String?, into v: inout Validator) {
         if let name {
-            v.check(!name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && name.unicodeScalars.count <= 100 && !name.containsNUL,
+            v.check(!name.isBlank && name.unicodeScalars.count <= 100 && !name.containsNUL,
                     "name", "must be 1 to 100 characters and not blank")
         }
         if let priority { v.check((-1000...1000).contains(priority), "priority", "must be between -1000 and 1000") }
         if let apiURL {
-            v.check(isHTTPURL(apiURL), "api_url", "must be an absolute http(s) URL without query, fragment or credentials")
+            v.check(HTTPURLRule.matches(apiURL), "api_url", "must be an absolute http(s) URL without query, fragment or credentials")
         }
         if let token {
-            v.check(!token.trimmingCharacters(in: .whitespaces).isEmpty && token.unicodeScalars.count <= 4096 && !token.containsNUL,
+            v.check(!token.isBlank && token.unicodeScalars.count <= 4096 && !token.containsNUL,
                     "token", "must be 1 to 4096 characters")
         }
         if let appSecret {
@@ -217,7 +210,7 @@ public struct ProviderService: Sendable {
 
     static let columns = """
         id, tenant_id, provider_type, name, active, priority, api_url, token, app_secret, config::text,
-        created_at, updated_at, created_at::text AS cursor_time
+        created_at, updated_at, ((extract(epoch FROM created_at) * 1000000)::int8)::text AS cursor_time
         """
 
     public func create(tenantId: UUID, _ input: ProviderInput, identity: Identity?, actor: AuditActor) async throws -> Provider {
@@ -255,7 +248,7 @@ public struct ProviderService: Sendable {
         let rows = try await db.query("""
             SELECT \(unescaped: Self.columns) FROM client_providers p
             WHERE id = \(id) AND tenant_id = \(tenantId)
-              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = p.tenant_id AND (c.status <> 'deleted' OR \(identity.isPlatformAdmin)))
+              AND EXISTS (SELECT 1 FROM clients c WHERE c.id = p.tenant_id AND c.status <> 'deleted')
             """, logger: logger)
         guard let provider = try await decode(rows).first?.provider else { throw AppError.notFound("Provider") }
         return provider
@@ -263,7 +256,7 @@ public struct ProviderService: Sendable {
 
     public func list(tenantId: UUID, _ query: ProviderQuery, identity: Identity) async throws -> Page<Provider> {
         try Access.require(identity, .read, tenant: tenantId)
-        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId, includeDeleted: identity.isPlatformAdmin) else {
+        guard try await TenantStore.exists(client: db, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(query.page.cursor)

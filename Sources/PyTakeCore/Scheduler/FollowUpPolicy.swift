@@ -61,7 +61,7 @@ public struct FollowUpPolicy: Sendable, Equatable {
             check(attempts.number.map { (1...10).contains($0) && $0.rounded() == $0 } ?? false, "max_attempts", "must be a whole number from 1 to 10")
         }
         if let message = section["message"] {
-            check(message.string.map { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && $0.count <= 4096 } ?? false,
+            check(message.string.map { !$0.isBlank && $0.unicodeScalars.count <= 4096 } ?? false,
                   "message", "must be 1 to 4096 characters and not blank")
         }
         if let quiet = section["quiet_hours"] {
@@ -72,7 +72,7 @@ public struct FollowUpPolicy: Sendable, Equatable {
         if let template = section["template"] {
             let name = template["name"]?.string
             let language = template["language"]?.string
-            check(template.object != nil && name.map { (1...512).contains($0.count) } == true
+            check(template.object != nil && name.map { (1...512).contains($0.unicodeScalars.count) } == true
                     && (language == nil || language!.wholeMatch(of: /[a-z]{2,3}(_[A-Za-z]{2,4})?/) != nil)
                     && (template["components"] == nil || template["components"]?.array != nil || template["components"]?.object != nil),
                   "template", "must be {\"name\": …, \"language\": \"pt_BR\", \"components\"?: […]}")

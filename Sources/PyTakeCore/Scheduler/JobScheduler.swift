@@ -248,6 +248,7 @@ public struct JobRunner: Sendable {
             runLogger.error("could not record the job run's outcome; its lease will expire and the slot is run again",
                             metadata: ["error": "\(Database.describe(error))"])
         }
+        Telemetry.jobRun(job: job.name, status: status, duration: elapsed)
         let level: Logger.Level = status == "succeeded" ? .info : status == "abandoned" ? .warning : .error
         runLogger.log(level: level, "job run \(status)", metadata: [
             "counts": "\(withTime.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",

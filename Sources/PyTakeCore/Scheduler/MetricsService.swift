@@ -134,15 +134,9 @@ public struct MetricsService: Sendable {
         var v = Validator()
         v.check(status.map { ["running", "succeeded", "failed", "abandoned"].contains($0) } ?? true, "status",
                 "must be running, succeeded, failed or abandoned")
-        v.check(job.map { (1...64).contains($0.count) } ?? true, "job", "must be 1 to 64 characters")
+        v.check(job.map { (1...64).contains($0.unicodeScalars.count) && !$0.containsNUL } ?? true, "job", "must be 1 to 64 characters")
         try v.finish()
-        let before: Int64?
-        if let parts = try Cursor.decode(page.cursor, parts: 1) {
-            guard let id = Int64(parts[0]) else { throw AppError.invalidParameter("cursor", "is not a cursor returned by this API") }
-            before = id
-        } else {
-            before = nil
-        }
+        let before = try Cursor.decodeID(page.cursor)
         let rows = try await db.query("""
             SELECT id, job, trigger, status, owner, scheduled_for, started_at, finished_at, takeover_of, options::text, counts::text, error
             FROM job_runs
