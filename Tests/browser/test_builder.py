@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import Select
 
 from harness import BrowserTest, Env, ApiError
 
-RESUME_PROBE = "/api/v1/auth/refresh - Failed to load resource: the server responded with a status of 400"
+RESUME_PROBE = "/api/v1/auth/refresh - Failed to load resource: the server responded with a status of 401"
 
 
 def node(id, type, config=None, x=0, y=0):

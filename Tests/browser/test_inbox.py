@@ -13,7 +13,7 @@ from harness import ADMIN_PASSWORD, BrowserTest, Env
 
 GRAPH_VERSION = "v22.0"  # META_GRAPH_VERSION's default (Settings.swift); the harness does not set it
 # The page asks the refresh endpoint once on load whether its cookie holds a session.
-RESUME_PROBE = "/api/v1/auth/refresh - Failed to load resource: the server responded with a status of 400"
+RESUME_PROBE = "/api/v1/auth/refresh - Failed to load resource: the server responded with a status of 401"
 PROVIDER_ERROR = "Recipient phone number not in allowed list"
 
 

@@ -17,7 +17,9 @@ from harness import BrowserTest, Env
 
 # Console lines Chrome writes for API answers the page handles itself (no credentials = 404,
 # validation = 422, provider refused = 502).
-HANDLED_HTTP = tuple(f"the server responded with a status of {code}" for code in (400, 404, 409, 422, 502))
+HANDLED_HTTP = tuple(f"the server responded with a status of {code}" for code in (400, 404, 409, 422, 502)) + (
+    # The page asks the refresh endpoint once on load whether its cookie holds a session.
+    "/api/v1/auth/refresh - Failed to load resource: the server responded with a status of 401",)
 
 FAKE_SDK = """
 (function () {

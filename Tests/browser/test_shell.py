@@ -15,7 +15,7 @@ from harness import ADMIN_EMAIL, ADMIN_PASSWORD, BrowserTest, Env, PyTake, WAIT_
 WRONG_PASSWORD = "definitely-not-the-password-\u00e7\u00e3o-42"
 # The page asks the refresh endpoint, once on load, whether its cookie holds a session; without one
 # Chrome logs the answer as a failed resource load.
-RESUME_PROBE = "/api/v1/auth/refresh - Failed to load resource: the server responded with a status of 400"
+RESUME_PROBE = "/api/v1/auth/refresh - Failed to load resource: the server responded with a status of 401"
 
 
 def public_files():

@@ -37,7 +37,7 @@ export default async function mount(ctx) {
   const after = async () => { await ctx.refreshTenants(); table.refresh(); };
   // Suspend and delete ask first; reactivate and restore (kind "active") do not.
   const change = (tn, kind, method, label) => confirmRun(kind !== "active" && { title: t(`tenants.${kind}Q`), message: t(`tenants.${kind}Text`, tn.name), confirm: label },
-    () => ctx.busy(api(method, url(tn), { body: method === "PATCH" ? { status: kind === "suspend" ? "suspended" : "active" } : undefined })), t(`tenants.${kind}Ok`, tn.name), after);
+    () => ctx.busy(api(method, method === "POST" ? `${url(tn)}/restore` : url(tn), { body: method === "PATCH" ? { status: kind === "suspend" ? "suspended" : "active" } : undefined })), t(`tenants.${kind}Ok`, tn.name), after);
 
   const table = cursorTable({
     className: "tenants-table",
@@ -56,7 +56,7 @@ export default async function mount(ctx) {
         el("td.adm-nowrap", when(tn.created_at)),
         manage && el("td.adm-actions", live && act("edit", t("admin.edit"), () => open(tn)),
           tn.status === "active" ? act("suspend", t("tenants.suspend"), () => change(tn, "suspend", "PATCH", t("tenants.suspend")))
-            : act(again, t(`tenants.${again}`), () => change(tn, "active", "PATCH")),
+            : act(again, t(`tenants.${again}`), () => change(tn, "active", live ? "PATCH" : "POST")),
           live && act("delete", t("admin.delete"), () => change(tn, "delete", "DELETE", t("admin.delete")), "button-small adm-danger")));
     },
   });
