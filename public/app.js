@@ -1,11 +1,6 @@
-// PyTake web admin: the shell. Sign-in, session, navigation by role, tenant switcher, and the
-// hash router that mounts one view module (public/views/*.js) at a time.
-//
-// Rules kept by every module in public/:
-// - every value from the server or the user is rendered as text (textContent, attributes), never
-//   parsed as markup: customer messages are attacker-controlled;
-// - the access token lives in memory (lib/api.js), the refresh token in an HttpOnly cookie;
-// - no inline scripts or styles, so the page runs under the server's strict CSP.
+// PyTake web admin: the shell (sign-in, session, navigation by role, tenant switcher) and the hash
+// router that mounts one view module (public/views/*.js) at a time. Every module renders server
+// values as text only, keeps tokens out of storage and has no inline code (strict CSP).
 
 import * as session from "./lib/api.js";
 import { ProblemError } from "./lib/api.js";
@@ -61,7 +56,7 @@ forbiddenView|Your role cannot open this page.|Seu perfil não pode abrir esta p
 viewFailed|This page could not be loaded.|Não foi possível carregar esta página.
 `);
 
-// ---------------------------------------------------------------- permissions
+// -- permissions
 
 const ADMINS = ["platform_admin", "tenant_admin"];
 const PERMISSIONS = {
@@ -84,7 +79,7 @@ function can(permission) {
   return roles.includes(me.role);
 }
 
-// ---------------------------------------------------------------- routes
+// -- routes
 
 // Each view module exports `default async function mount(ctx)`; see README "Web admin".
 const ROUTES = [
@@ -102,15 +97,8 @@ const ROUTES = [
   { path: "/tenants/:tenantId/metrics", view: "metrics", nav: "metrics", mode: "tenant" },
 ];
 
-const TENANT_NAV = [
-  { id: "inbox", path: "inbox" },
-  { id: "flows", path: "flows" },
-  { id: "providers", path: "providers" },
-  { id: "users", path: "users" },
-  { id: "settings", path: "settings" },
-  { id: "audit", path: "audit", need: "audit.read" },
-  { id: "metrics", path: "metrics" },
-];
+const TENANT_NAV = ["inbox", "flows", "providers", "users", "settings", "audit", "metrics"]
+  .map((id) => ({ id, path: id, need: id === "audit" ? "audit.read" : null }));
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, "") || "/";
@@ -147,7 +135,7 @@ function homeHash() {
   return `#/tenants/${me.tenant_id}/inbox`;
 }
 
-// ---------------------------------------------------------------- state
+// -- state
 
 /** @type {{id: string, email: string, role: string, tenant_id: string | null} | null} */
 let me = null;
@@ -165,11 +153,7 @@ let busyCount = 0;
 const els = Object.fromEntries("app main nav view signin-form signin-panel signin-heading email password signin error whoami whoami-email whoami-role whoami-tenant signout lang tenant-picker tenant-switch busy"
   .split(" ").map((id) => [id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), byId(id)]));
 
-// ---------------------------------------------------------------- rendering the shell
-
-function roleLabel(role) {
-  return t(`role.${role}`);
-}
+// -- rendering the shell
 
 function renderButtons() {
   const now = Date.now();
@@ -190,20 +174,10 @@ function renderButtons() {
 
 function renderWhoami() {
   els.whoami.hidden = !me;
-  if (!me) {
-    els.whoamiEmail.textContent = "";
-    els.whoamiRole.textContent = "";
-    els.whoamiTenant.textContent = "";
-    return;
-  }
-  els.whoamiEmail.textContent = String(me.email ?? "");
-  els.whoamiRole.textContent = roleLabel(me.role);
-  if (me.tenant_id == null) {
-    els.whoamiTenant.textContent = t("platform");
-  } else {
-    const own = tenants.find((x) => x.id === me.tenant_id);
-    els.whoamiTenant.textContent = own ? String(own.name) : String(me.tenant_id);
-  }
+  const own = me && tenants.find((x) => x.id === me.tenant_id);
+  els.whoamiEmail.textContent = me ? String(me.email ?? "") : "";
+  els.whoamiRole.textContent = me ? t(`role.${me.role}`) : "";
+  els.whoamiTenant.textContent = !me ? "" : me.tenant_id == null ? t("platform") : String(own ? own.name : me.tenant_id);
 }
 
 function signInErrorMessage(err) {
@@ -276,7 +250,7 @@ function setBusy(delta) {
   els.busy.hidden = busyCount === 0;
 }
 
-// ---------------------------------------------------------------- views
+// -- views
 
 function unmount() {
   if (!mounted) return;
@@ -380,7 +354,7 @@ async function route() {
   }
 }
 
-// ---------------------------------------------------------------- session
+// -- session
 
 async function enter() {
   try {
@@ -515,7 +489,7 @@ function applyLanguage() {
   }
 }
 
-// ---------------------------------------------------------------- start
+// -- start
 
 els.signinForm.addEventListener("submit", signIn);
 els.signout.addEventListener("click", signOut);

@@ -1,12 +1,7 @@
-// The HTTP client of the admin page and its session.
-//
-// - The access token lives only in this module's memory.
-// - The refresh token is an HttpOnly cookie (`pytake_refresh`, path /api/v1/auth) that page
-//   scripts cannot read; refreshing sends `X-PyTake-CSRF: 1`, which another site cannot send.
-// - Refreshes are single-flight, and across tabs serialized with the Web Locks API where the
-//   browser has it: presenting an already-used refresh token revokes the whole session family.
-// - The token is refreshed a minute before it expires (or at 80 % of a short lifetime), and once
-//   more on any 401 of an API call before giving up.
+// The HTTP client and its session. The access token lives only in this module's memory; the
+// refresh token is an HttpOnly cookie, refreshed with `X-PyTake-CSRF: 1` a little before expiry and
+// once more on a 401. Refreshes are single-flight and serialized across tabs (Web Locks): a reused
+// refresh token revokes the whole session family.
 
 const AUTH = {
   login: "/api/v1/auth/login",

@@ -1,18 +1,18 @@
-// Widgets shared by the administration views (tenants, users, settings, audit, jobs, metrics).
+// Widgets shared by the admin views.
 
 import { h, replace, formatDateTime } from "../lib/dom.js";
 import { api, ProblemError } from "../lib/api.js";
 import { addStrings, t, lang } from "../lib/i18n.js";
-import { errorText, problemBox, markFieldErrors, loading, empty, toast, confirmDialog } from "../lib/ui.js";
+import { errorText, problemBox, markFieldErrors, loading, empty, toast, confirmDialog, field } from "../lib/ui.js";
 
 /** Registers lines "key|English|Português" (Portuguese omitted when equal) as `prefix.key`; {} is an argument. */
 export function strings(prefix, lines) {
   const en = {}, pt = {};
   const fill = (text) => (text.includes("{}") ? (...args) => text.replace(/\{\}/g, () => args.shift()) : text);
   for (const line of lines.trim().split("\n")) {
-    const [key, a, b = a] = line.split("|");
-    en[`${prefix}.${key}`] = fill(a);
-    pt[`${prefix}.${key}`] = fill(b);
+    const [key, a, b = a] = line.split("|"), k = `${prefix}.${key}`;
+    en[k] = fill(a);
+    pt[k] = fill(b);
   }
   addStrings({ en, "pt-BR": pt });
 }
@@ -21,24 +21,28 @@ strings("admin", `
 prev|‹ Previous|‹ Anterior
 next|Next ›|Próxima ›
 page|Page {}|Página {}
-noMatch|Nothing on this page matches the filter.|Nada nesta página corresponde ao filtro.
+noMatch|Nothing here matches.|Nada aqui corresponde.
 actions|Actions|Ações
 refresh|↻ Refresh|↻ Atualizar
 all|All|Todos
 edit|Edit|Editar
+suspend|Suspend|Suspender
+reactivate|Reactivate|Reativar
+restore|Restore|Restaurar
 editTitle|Edit {}|Editar {}
-save|Save changes|Salvar alterações
+save|Save|Salvar
+create|Create|Criar
 delete|Delete|Excluir
 created|Created|Criação
 name|Name|Nome
 slug|Slug
 timezone|Time zone|Fuso horário
-tzHint|Metrics days, quiet hours and follow-ups use it.|Dias das métricas, silêncio e follow-ups o usam.
+tzHint|Used by metrics and follow-ups.|Usado em métricas e follow-ups.
 status|Status|Situação
 active|Active|Ativa
 suspended|Suspended|Suspensa
 deleted|Deleted|Excluída
-readOnly|Your role can see this page but not change it.|Seu perfil pode ver esta página, mas não alterá-la.
+readOnly|Read-only for your role.|Somente leitura para seu perfil.
 `);
 
 /** h() with classes in the tag: el("p.adm-sub.mono", …). */
@@ -51,12 +55,13 @@ export function el(tag, ...rest) {
 export const btn = (label, onclick, cls = "button-secondary button-small", attrs) => h("button", { class: `button ${cls}`, type: "button", onclick, ...attrs }, label);
 export const act = (action, label, onclick, cls) => btn(label, onclick, cls, { "data-write": "", dataset: { action } });
 export const heading = (title, lead, ...extra) => el("div.page-header", el("div.adm-heading", h("h1", title), el("p.adm-lead", lead)), extra);
+export const fld = (label, name, input, hint) => field({ label: t(label), name, input, hint: hint && t(hint) });
 export const toolbar = (...c) => el("div.toolbar.adm-toolbar", c);
 export const when = (iso) => (iso ? h("time", { datetime: iso, title: iso }, formatDateTime(iso, lang())) : "–");
 export const sub = (...c) => el("div.adm-sub", c);
 export const muted = (text = "–") => el("span.adm-sub", text);
 const TONE = { active: "ok", succeeded: "ok", suspended: "warn", abandoned: "warn", running: "info", deleted: "bad", failed: "bad" };
-export const pill = (status, label) => el(`span.adm-pill.adm-${TONE[status] || "muted"}`, { dataset: { status } }, label);
+export const pill = (status, label = t(`admin.${status}`)) => el(`span.adm-pill.adm-${TONE[status] || "muted"}`, { dataset: { status } }, label);
 
 /** Confirms (if `ask`), runs request(), toasts `done`, calls after(); errors become a toast. */
 export async function confirmRun(ask, request, done, after) {
@@ -77,32 +82,31 @@ export function send(busy, url, item, body) {
   return Object.keys(body).length ? busy(api("PATCH", `${url}/${item.id}`, { body })) : item;
 }
 
-/** A table of a cursor-paged list with Previous / Next; filter() narrows the loaded page. */
-export function cursorTable({ columns, actions, loadPage, renderRow, emptyText, filter, caption, className }) {
-  const host = el(`div.adm-table.${className}`);
-  let stack = [null], index = 0, next = null, items = null, gen = 0;
+/** A table of a cursor-paged list with Previous / Next; filter() narrows the loaded page; emptyText: a key, or a function giving one. */
+export function cursorTable({ name, columns, actions, loadPage, renderRow, emptyText, filter }) {
+  const host = el(`div.adm-table.${name}-table`), stack = [null];
+  let index = 0, next = null, items = null, gen = 0;
 
   async function load(quiet) {
-    const mine = ++gen;
-    if (quiet && items) host.setAttribute("aria-busy", "true");
-    else host.replaceChildren(loading());
+    const mine = ++gen, keep = quiet && items;
+    keep ? host.setAttribute("aria-busy", "true") : host.replaceChildren(loading());
     try {
       const page = await loadPage(stack[index]);
       if (mine !== gen) return;
       const fresh = page.items || [], cursor = page.next_cursor || null;
       // A background refresh that changed nothing leaves the DOM (and the reader's place) alone.
-      const same = quiet && items && cursor === next && JSON.stringify(fresh) === JSON.stringify(items);
+      const same = keep && cursor === next && JSON.stringify(fresh) === JSON.stringify(items);
       items = fresh;
       next = cursor;
       same ? host.removeAttribute("aria-busy") : render();
     } catch (error) {
       if (mine !== gen || error?.name === "AbortError") return;
       host.removeAttribute("aria-busy");
-      if (!(quiet && items)) host.replaceChildren(problemBox(error, { onRetry: () => load() }));
+      if (!keep) host.replaceChildren(problemBox(error, { onRetry: () => load() }));
     }
   }
   const go = (delta, page, off) => btn(t(`admin.${page}`), () => {
-    if (delta > 0) stack = [...stack.slice(0, index + 1), next];
+    if (delta > 0) stack[index + 1] = next;
     index += delta;
     load();
   }, undefined, { disabled: off, dataset: { page } });
@@ -110,9 +114,9 @@ export function cursorTable({ columns, actions, loadPage, renderRow, emptyText, 
   function render() {
     host.removeAttribute("aria-busy");
     const shown = filter ? items.filter(filter) : items;
-    replace(host, !items.length && !index ? empty(typeof emptyText === "function" ? emptyText() : emptyText)
+    replace(host, !items.length && !index ? empty(t(emptyText.call ? emptyText() : emptyText))
       : !shown.length ? empty(t("admin.noMatch"))
-        : el("div.adm-scroll", el("table.data", el("caption.visually-hidden", caption),
+        : el("div.adm-scroll", el("table.data", el("caption.visually-hidden", t(`nav.${name}`)),
           h("thead", h("tr", columns.map((c) => h("th", c)), actions && h("th", t("admin.actions")))), h("tbody", shown.map(renderRow)))),
     index || next ? el("nav.adm-row.adm-pager", go(-1, "prev", !index), el("span.adm-pager-label", t("admin.page", index + 1)), go(1, "next", !next)) : null);
   }
@@ -120,7 +124,7 @@ export function cursorTable({ columns, actions, loadPage, renderRow, emptyText, 
   load();
   return {
     element: host,
-    reload: () => { stack = [null]; index = 0; load(); },
+    reload: () => { index = 0; load(); },
     refresh: (quiet = true) => load(quiet),
     rerender: () => items && render(),
   };
@@ -130,16 +134,14 @@ export function cursorTable({ columns, actions, loadPage, renderRow, emptyText, 
 export function formDialog({ title, body, submitLabel, onSubmit, conflicts }) {
   return new Promise((resolve) => {
     let result = null;
-    const slot = h("div");
-    const submit = h("button", { class: "button button-primary", type: "submit", "data-write": "" }, submitLabel);
+    const slot = h("div"), submit = h("button", { class: "button button-primary", type: "submit", "data-write": "" }, submitLabel);
     const form = h("form", { novalidate: true }, el("h2.dialog-title", { id: "adm-dlg" }, title), slot, el("div.adm-grid", body),
       el("div.dialog-buttons", btn(t("ui.cancel"), () => dlg.close(), "button-secondary"), submit));
     const dlg = el("dialog.dialog.adm-dialog", { "aria-labelledby": "adm-dlg" }, form);
     form.onsubmit = async (event) => {
       event.preventDefault();
       if (submit.disabled) return;
-      submit.disabled = true;
-      submit.setAttribute("aria-busy", "true");
+      spin(submit, true);
       slot.replaceChildren();
       try {
         result = await onSubmit();
@@ -148,13 +150,18 @@ export function formDialog({ title, body, submitLabel, onSubmit, conflicts }) {
         const field = error.status === 409 && conflicts[error.code];
         showFormError(form, slot, field ? new ProblemError({ ...error.problem, errors: [{ field, message: errorText(error) }] }) : error);
       }
-      submit.disabled = false;
-      submit.removeAttribute("aria-busy");
+      spin(submit, false);
     };
     dlg.onclose = () => { dlg.remove(); resolve(result); };
     document.body.append(dlg);
     dlg.showModal();
   });
+}
+
+/** Disables a button and shows its spinner, or undoes that. */
+export function spin(button, on) {
+  button.disabled = on;
+  on ? button.setAttribute("aria-busy", "true") : button.removeAttribute("aria-busy");
 }
 
 export function showFormError(form, slot, error) {
@@ -166,9 +173,8 @@ export function showFormError(form, slot, error) {
 
 /** The browser's IANA zones, UTC first, plus `current` if unknown here. */
 export function timezoneSelect(current) {
-  const zones = new Set([...Intl.supportedValuesOf("timeZone"), current]);
-  zones.delete("UTC");
-  const select = h("select", { name: "timezone" }, ["UTC", ...[...zones].sort()].map((z) => h("option", { value: z }, z.replaceAll("_", " "))));
+  const zones = new Set(["UTC", ...[...Intl.supportedValuesOf("timeZone"), current].sort()]);
+  const select = h("select", { name: "timezone" }, [...zones].map((z) => h("option", { value: z }, z.replaceAll("_", " "))));
   select.value = current;
   return select;
 }
@@ -183,9 +189,10 @@ export function searchBox(label, onSearch, value = "") {
   return input;
 }
 
-export function filterSelect(name, aria, values, label, value, onChange) {
+/** Options "All" and `values`, labelled t(prefix + value). */
+export function filterSelect(name, aria, values, prefix, value, onChange) {
   const select = h("select", { name, "aria-label": aria, onchange: () => onChange(select.value) },
-    h("option", { value: "" }, t("admin.all")), values.map((v) => h("option", { value: v }, label(v))));
-  select.value = value || "";
+    h("option", { value: "" }, t("admin.all")), values.map((v) => h("option", { value: v }, t(prefix + v))));
+  select.value = value;
   return select;
 }

@@ -6,19 +6,18 @@ import { t, has } from "../lib/i18n.js";
 import { strings, el, btn, heading, toolbar, cursorTable, searchBox, when, sub, muted } from "./admin-common.js";
 
 strings("audit", `
-lead|Who changed what in {}, newest first.|Quem mudou o quê em {}, recentes primeiro.
+lead|Who changed what in {}.|Quem mudou o quê em {}.
 time|Time|Quando
 actor|Actor|Quem
 action|Action|Ação
 target|Target|Alvo
 details|Details|Detalhes
 system|System|Sistema
-filter|Filter by action, actor or target…|Filtrar por ação, autor ou alvo…
-empty|Nothing recorded yet.|Nada registrado ainda.
+filter|Filter…|Filtrar…
 request|Request {}|Requisição {}
 `);
 
-// Labels of the known actions; others show as they are.
+// Known actions; others show as they are.
 strings("act", `
 auth.login|Signed in|Entrou
 auth.logout|Signed out|Saiu
@@ -49,25 +48,24 @@ export default async function mount(ctx) {
   const tid = ctx.params.tenantId;
   let text = "";
   const table = cursorTable({
-    className: "audit-table",
-    caption: t("nav.audit"),
+    name: "audit",
     columns: ["time", "actor", "action", "target", "details"].map((c) => t(`audit.${c}`)),
     loadPage: (cursor) => api("GET", `/api/v1/tenants/${tid}/audit-log`, { query: { limit: 50, cursor }, signal: ctx.signal }),
     filter: (e) => [e.action, label(e.action), e.actor_email, e.target_type, e.target_id, detailsText(e.details)].some((v) => v && String(v).toLowerCase().includes(text)),
-    emptyText: t("audit.empty"),
+    emptyText: "ui.empty",
     renderRow: (e) => {
       const target = e.target_id && String(e.target_id);
       return h("tr", { dataset: { action: e.action, auditId: e.id } },
         el("td.adm-nowrap", when(e.created_at)),
-        h("td", e.actor_email ? String(e.actor_email) : muted(e.actor_id ? String(e.actor_id) : t("audit.system"))),
-        el(`td.adm-strong.adm-act-${String(e.action).split(".")[0]}`, label(e.action), mono(String(e.action))),
-        h("td", String(e.target_type), target && mono(/^[0-9a-f]{8}-[0-9a-f-]{27}$/i.test(target) ? `${target.slice(0, 8)}…` : target, target)),
-        el("td.adm-wrap", detailsText(e.details) || muted(), e.request_id && mono(t("audit.request", String(e.request_id)))));
+        h("td", e.actor_email || muted(e.actor_id || t("audit.system"))),
+        el(`td.adm-strong.adm-act-${String(e.action).split(".")[0]}`, label(e.action), mono(e.action)),
+        h("td", e.target_type, target && mono(/^[0-9a-f]{8}-[0-9a-f-]{27}$/i.test(target) ? `${target.slice(0, 8)}…` : target, target)),
+        el("td.adm-wrap", detailsText(e.details) || muted(), e.request_id && mono(t("audit.request", e.request_id))));
     },
   });
 
   ctx.root.append(
-    heading(t("nav.audit"), t("audit.lead", ctx.tenant?.name ?? tid), btn(t("admin.refresh"), () => table.reload())),
+    heading(t("nav.audit"), t("audit.lead", ctx.tenant?.name ?? tid), btn(t("admin.refresh"), table.reload)),
     toolbar(searchBox(t("audit.filter"), (v) => { text = v.toLowerCase(); table.rerender(); })),
     table.element);
 }

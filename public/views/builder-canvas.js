@@ -2,14 +2,13 @@
 // rebuilt); drags move transforms in animation frames. `ed` (builder.js) owns model and selection.
 
 import { h, s, uid, replace } from "../lib/dom.js";
-import { T } from "./builder-strings.js";
-import { NODE_W as W, NODE_H as H, outcomesOf, glyphOf, typeLabel, summaryOf, typeClass, div } from "./builder-model.js";
+import { T, NODE_W as W, NODE_H as H, outcomesOf, glyph, glyphOf, typeLabel, summaryOf, typeClass, div } from "./builder-model.js";
 
 let measure = null;
-/** `text` cut with an ellipsis to fit `width` pixels (measured, so it never overflows a node). */
+// `text` cut with an ellipsis to fit `width` pixels (measured: it never overflows a node).
 function fitText(text, width, font) {
 	text = String(text).replace(/\s+/g, " ");
-	measure ||= document.createElement("canvas").getContext("2d");
+	measure ||= h("canvas").getContext("2d");
 	measure.font = `${font} system-ui, sans-serif`;
 	const fits = x => measure.measureText(x).width <= width;
 	if (fits(text)) return text;
@@ -24,6 +23,7 @@ function fitText(text, width, font) {
 export const edgeKey = e => `${e.from}\0${e.outcome}\0${e.to}`;
 const show = (el, on) => (on ? el.removeAttribute("display") : el.setAttribute("display", "none"));
 const portY = (i, count) => H / 2 + (count > 1 ? (i - (count - 1) / 2) * 26 : 0);
+const toggle = (el, classes) => { for (const c in classes) el.classList.toggle(c, !!classes[c]); };
 const pos = n => n.position || { x: 0, y: 0 };
 const curve = (a, b) => {
 	const dx = Math.max(40, Math.abs(b.x - a.x) / 2);
@@ -38,21 +38,21 @@ export function createCanvas(ed) {
 	const edgeLayer = s("g"), nodeLayer = s("g"), wire = s("path", { class: "bld-wire", display: "none" });
 	const world = s("g", { class: "bld-world" }, edgeLayer, nodeLayer, wire);
 	const band = s("rect", { class: "bld-band", display: "none" });
-	const svg = s("svg", { class: "bld-svg", role: "application" }, s("defs", {}, grid,
+	const svg = s("svg", { class: "bld-svg", role: "application" }, s("defs", grid,
 		// One arrowhead, in the colour of each edge's line.
 		s("marker", { id: `${id}-a`, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" }, s("path", { d: "M0 0L10 5L0 10z", fill: "context-stroke" }))),
 		s("rect", { class: "bld-bg", width: "100%", height: "100%", fill: `url(#${id}-grid)` }), world, band);
 	const emptyHint = div("bld-canvas-empty"), hint = h("div");
 	// Zoom bar: [title key, label, action, data-action].
-	const zoomBar = [["zoomOut", "−", () => zoomBy(1 / 1.2), "zoom-out"], ["zoom100", "", () => zoomAt(1)], ["zoomIn", "+", () => zoomBy(1.2), "zoom-in"], ["fitT", "", () => fit(), "fit"]]
+	const zoomBar = [["zoomOut", "−", () => zoomBy(1 / 1.2), "zoom-out"], ["zoom100", "", () => zoomAt(1)], ["zoomIn", "+", () => zoomBy(1.2), "zoom-in"], ["fitT", "", fit, "fit"]]
 		.map(([title, label, onclick, action]) => h("button", { type: "button", dataset: { action, title }, onclick }, label));
 	zoomBar[1].className = "bld-zoom-label";
 	const el = h("div", { class: ["bld-canvas", ed.readOnly && "is-readonly"], tabindex: "0", id: "bld-canvas" }, svg, emptyHint, hint, div("bld-zoombar", zoomBar));
 
 	function texts() {
-		hint.textContent = T(ed.readOnly ? "panHintRo" : "panHint");
-		// All gestures in the tooltip (a viewer's first three).
-		hint.title = T("keyList").split(";").slice(0, ed.readOnly ? 3 : 99).join("\n");
+		hint.textContent = T("panHint");
+		// All gestures in the tooltip (a viewer's first four).
+		hint.title = T("keyList").split(";").slice(0, ed.readOnly ? 4 : 99).join("\n");
 		emptyHint.textContent = T("empty");
 		zoomBar[3].textContent = T("fit");
 		for (const b of zoomBar) b.title = T(b.dataset.title);
@@ -78,8 +78,10 @@ export function createCanvas(ed) {
 		const r = size();
 		return { x: (cx - r.left - view.x) / view.k, y: (cy - r.top - view.y) / view.k };
 	}
+	const center = (r = size()) => toWorld(r.left + r.w / 2, r.top + r.h / 2);
+	const addAt = (item, c, nudge) => c && ed.addNodeAt(item.type, item.module, { x: c.x - W / 2, y: c.y - H / 2 }, nudge);
 
-	/** Zooms to k around the screen point (sx, sy), by default the middle. */
+	// Zoom to k around the screen point (sx, sy), by default the middle.
 	function zoomAt(k, sx = size().w / 2, sy = size().h / 2) {
 		k = Math.min(2.5, Math.max(0.1, k));
 		setView(sx - ((sx - view.x) / view.k) * k, sy - ((sy - view.y) / view.k) * k, k);
@@ -95,7 +97,7 @@ export function createCanvas(ed) {
 		centerAt(x0 + w / 2, y0 + hh / 2, Math.min(1, Math.max(0.1, Math.min((r.w - 96) / w, (r.h - 96) / hh))));
 	}
 
-	/** The first view: all nodes when readable, else the start at a readable zoom. */
+	// First view: all nodes when readable, else the start at a readable zoom.
 	function home() {
 		fit();
 		const list = ed.doc.definition.nodes;
@@ -103,7 +105,6 @@ export function createCanvas(ed) {
 		const p = pos(list.find(n => n.type === "start") || list[0]);
 		setView(40 - p.x * 0.7, size().h / 2 - (p.y + H / 2) * 0.7, 0.7);
 	}
-
 
 	function buildNode(rec) {
 		const n = rec.node, outs = outcomesOf(n), two = outs.length > 1, g = rec.g;
@@ -136,7 +137,6 @@ export function createCanvas(ed) {
 		if (a && b) for (const p of rec.g.children) p.setAttribute("d", curve(portPoint(a, rec.edge.outcome), { x: pos(b).x, y: pos(b).y + H / 2 }));
 	}
 
-	/** Brings the DOM in line with the model. */
 	function sync() {
 		const def = ed.doc.definition, keys = new Set();
 		byId = new Map(def.nodes.map(n => [n.id, n]));
@@ -153,10 +153,9 @@ export function createCanvas(ed) {
 			keys.add(key);
 			let rec = edges.get(key);
 			if (!rec) {
-				rec = { g: edgeLayer.appendChild(s("g", { class: `bld-edge out-${e.outcome}`, dataset: { edgeFrom: e.from, edgeOutcome: e.outcome, edgeTo: e.to } },
-					s("path", { class: "bld-edge-hit" }), s("path", { class: "bld-edge-line", "marker-end": `url(#${id}-a)` }))) };
+				edges.set(key, (rec = { g: edgeLayer.appendChild(s("g", { class: `bld-edge out-${e.outcome}`, dataset: { edgeFrom: e.from, edgeOutcome: e.outcome, edgeTo: e.to } },
+					s("path", { class: "bld-edge-hit" }), s("path", { class: "bld-edge-line", "marker-end": `url(#${id}-a)` }))) }));
 				rec.g.bldKey = key;
-				edges.set(key, rec);
 			}
 			rec.edge = e;
 			placeEdge(rec);
@@ -168,22 +167,17 @@ export function createCanvas(ed) {
 
 	function decorate() {
 		const sel = ed.selection, path = ed.path;
-		el.classList.toggle("has-stale-problems", !!ed.problemsStale);
+		el.classList.toggle("has-stale-problems", !!ed.stale);
 		for (const [nid, { g, node, tip, badge }] of nodes) {
 			const probs = ed.problemsByNode.get(nid) || [];
-			g.classList.toggle("is-selected", sel.has(nid));
-			g.classList.toggle("is-path", path.nodes.has(nid));
-			g.classList.toggle("is-current", path.current === nid);
-			g.classList.toggle("has-problem", probs.length > 0);
+			toggle(g, { "is-selected": sel.has(nid), "is-path": path.nodes.has(nid), "is-current": path.current === nid, "has-problem": probs.length });
 			g.setAttribute("aria-selected", sel.has(nid));
 			show(badge, probs.length);
 			badge.lastChild.textContent = badge.dataset.count = probs.length;
 			tip.textContent = [`${typeLabel(node)} · ${nid}`, ...probs.map(p => `⚠ ${p.message}`)].join("\n");
 		}
 		for (const { g, edge: e } of edges.values()) {
-			g.classList.toggle("is-selected", ed.selectedEdge === edgeKey(e));
-			g.classList.toggle("is-path", path.edges.has(`${e.from}\0${e.to}`));
-			g.classList.toggle("is-linked", sel.has(e.from) || sel.has(e.to));
+			toggle(g, { "is-selected": ed.selEdge === edgeKey(e), "is-path": path.edges.has(`${e.from}\0${e.to}`), "is-linked": sel.has(e.from) || sel.has(e.to) });
 		}
 	}
 
@@ -210,8 +204,8 @@ export function createCanvas(ed) {
 	function onDown(e) {
 		if (gesture || e.button > 1) return;
 		el.focus({ preventScroll: true });
-		const port = e.target.closest("[data-port]"), nodeEl = e.target.closest("[data-node-id]"), edgeEl = e.target.closest("[data-edge-from]");
-		const nid = nodeEl && nodeEl.dataset.nodeId, g = { kind: "pan", vx: view.x, vy: view.y };
+		const port = e.target.closest("[data-port]"), edgeEl = e.target.closest("[data-edge-from]");
+		const nid = e.target.closest("[data-node-id]")?.dataset.nodeId, g = { kind: "pan", vx: view.x, vy: view.y };
 		if (e.button) {
 		} else if (port && nid && !ed.readOnly) {
 			Object.assign(g, { kind: "wire", from: nid, outcome: port.dataset.port, start: portPoint(byId.get(nid), port.dataset.port) });
@@ -296,8 +290,7 @@ export function createCanvas(ed) {
 		const to = g.kind === "wire" && ok && nodeAt(e.clientX, e.clientY);
 		if (to && to !== g.from) ed.connect(g.from, g.outcome, to);
 		if (g.kind !== "drop" || !ok) return;
-		const c = !g.moved ? toWorld(size().left + size().w / 2, size().top + size().h / 2) : inSvg(e) && toWorld(e.clientX, e.clientY);
-		if (c) ed.addNodeAt(g.item.type, g.item.module, { x: c.x - W / 2, y: c.y - H / 2 }, !g.moved);
+		addAt(g.item, g.moved ? inSvg(e) && toWorld(e.clientX, e.clientY) : center(), !g.moved);
 	}
 
 	svg.addEventListener("pointerdown", onDown);
@@ -307,8 +300,8 @@ export function createCanvas(ed) {
 		zoomAt(view.k * Math.exp(-Math.max(-100, Math.min(100, e.deltaY)) * 0.0025), e.clientX - r.left, e.clientY - r.top);
 	}, { passive: false });
 	svg.addEventListener("dblclick", e => {
-		const n = e.target.closest("[data-node-id]");
-		if (n) ed.focusInspector(n.dataset.nodeId);
+		const nid = e.target.closest("[data-node-id]")?.dataset.nodeId;
+		if (nid) ed.focusInspector(nid);
 	});
 
 	function destroy() {
@@ -323,14 +316,10 @@ export function createCanvas(ed) {
 		el, sync, decorate, fit, home, zoomBy, destroy,
 		centerOn: nid => byId.has(nid) && centerAt(pos(byId.get(nid)).x + W / 2, pos(byId.get(nid)).y + H / 2),
 		retranslate() { texts(); for (const rec of nodes.values()) rec.sig = null; sync(); },
-		/** A palette item: dragged, it is added where dropped; clicked, in the middle. */
 		addFromPalette(e, item) {
 			if (e.button || ed.readOnly || gesture) return;
-			begin(e, { kind: "drop", item, ghost: h("div", { class: "bld-ghost", "aria-hidden": "true" }, h("span", { class: `bld-glyph ${typeClass(item.type)}` }, glyphOf(item.type)), item.label) });
+			begin(e, { kind: "drop", item, ghost: h("div", { class: "bld-ghost", "aria-hidden": "true" }, glyph(item.type), item.label) });
 		},
-		addAtCenter(item) {
-			const r = size(), c = toWorld(r.left + r.w / 2, r.top + r.h / 2);
-			ed.addNodeAt(item.type, item.module, { x: c.x - W / 2, y: c.y - H / 2 }, true);
-		},
+		addAtCenter: item => addAt(item, center(), true),
 	};
 }

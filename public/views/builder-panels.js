@@ -4,33 +4,35 @@
 import { h, uid, replace, formatDateTime } from "../lib/dom.js";
 import { t, has, lang } from "../lib/i18n.js";
 import { field, errorText, problemBox, loading, empty, toast } from "../lib/ui.js";
-import { T } from "./builder-strings.js";
-import { configSchema, outcomesOf, typeLabel, glyphOf, knownVariables, isKnownType, nodeName, typeClass, btn, chip, select, div, WRITE } from "./builder-model.js";
+import { T, tr, configSchema, outcomesOf, typeLabel, glyph, glyphOf, knownVariables, isKnownType, nodeName, typeClass, btn, wbtn, chip, select, div, WRITE } from "./builder-model.js";
 import { edgeKey } from "./builder-canvas.js";
 
 const isObj = v => v !== null && typeof v === "object" && !Array.isArray(v);
 const opt = (k, fallback) => (has(`bld.${k}`) ? T(k) : fallback);
 const errorSlot = () => h("p", { class: "field-error", "aria-live": "polite" });
 const hintP = hint => hint && h("p", { class: "field-hint" }, hint);
-/** Calls fn(false) while typing and fn(true) when the value is committed. */
+// fn(false) while typing, fn(true) when the value is committed.
 const bind = (input, fn) => { input.oninput = () => fn(false); input.onchange = () => fn(true); return input; };
 const flag = (input, slot, error) => {
 	slot.textContent = error || "";
 	if (error) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
 };
-const fieldset = (path, label, hint, ...kids) => h("fieldset", { class: "bld-fieldset", dataset: { field: path } }, h("legend", {}, label), hintP(hint), kids, errorSlot());
+const xBtn = (fn, attrs) => btn("×", fn, undefined, { title: T("f.remove"), "aria-label": T("f.remove"), ...attrs });
+const jsonMap = title => ({ type: "object", additionalProperties: {}, "x-json": true, title });
+const fieldset = (path, label, hint, ...kids) => h("fieldset", { class: "bld-fieldset", dataset: { field: path } }, h("legend", label), hintP(hint), kids, errorSlot());
 
-export const TRIGGER = {
-	required: ["type"],
-	properties: {
+// A flow's name and trigger.
+export const FLOW = { required: ["name"], properties: {
+	name: { type: "string", maxLength: 200 },
+	trigger: { type: "object", required: ["type"], properties: {
 		type: { type: "string", enum: ["default", "keywords", "regex"], "x-onchange": tr => {
 			if (tr.type !== "keywords") delete tr.keywords;
 			if (tr.type !== "regex") delete tr.pattern;
 		} },
 		keywords: { type: "array", maxItems: 50, items: { type: "string", maxLength: 100 }, "x-show": tr => tr.type === "keywords" },
 		pattern: { type: "string", maxLength: 500, "x-show": tr => tr.type === "regex" },
-	},
-};
+	} },
+} };
 
 function kindOf(p) {
 	if (!isObj(p)) return "any";
@@ -41,22 +43,21 @@ function kindOf(p) {
 	return ["string", "number", "integer", "boolean"].includes(type) ? type : "any";
 }
 
-/** The JSON value `text` reads as, else the text itself (undefined for nothing). */
-export function readJson(text) {
+// The JSON value `text` reads as, else the text itself (undefined for nothing).
+function readJson(text) {
 	try { return text.trim() ? JSON.parse(text) : undefined; } catch { return text; }
 }
 
-/** undefined for empty, null for not a number. */
-function parseNumber(text, integer) {
-	const v = String(text).trim().replace(",", ".");
-	const n = Number(v);
-	return v === "" ? undefined : !Number.isFinite(n) ? null : integer ? Math.round(n) : n;
+// undefined for empty, null for not a number.
+function parseNumber(text, type) {
+	const v = String(text).trim().replace(",", "."), n = Number(v);
+	return v === "" ? undefined : !Number.isFinite(n) ? null : type === "integer" ? Math.round(n) : n;
 }
 
 /**
- * A form editing `obj` in place according to `schema` ({properties, required}); required fields
- * first. opts: {onChange(commitNow, rerender), readOnly, path (data-field prefix), context (hint
- * namespace), variables (names for datalists), users ([{id,email,role}] for assignees)}.
+ * A form editing `obj` in place per `schema` ({properties, required}), required fields first. opts:
+ * {onChange(commitNow, rerender), readOnly, path (data-field prefix), context (hint namespace),
+ * variables (for datalists), users (for assignees)}.
  */
 export function schemaForm(obj, schema, opts) {
 	const req = new Set(schema.required || []);
@@ -73,9 +74,9 @@ function propField(obj, key, p, required, opts) {
 	const mk = (input, more = hint) => field({ label, name: path, input, hint: more });
 
 	if (kind === "enum") {
-		return mk(select([!(required && p.enum.includes(cur)) && ["", T(required ? "f.choose" : "f.notSet")], ...p.enum.map(v => [v, opt(`enum.${key}.${v}`, (p["x-labels"] || {})[v] ?? String(v))])], cur, v => {
+		return mk(select([!(required && p.enum.includes(cur)) && ["", T(required ? "f.choose" : "f.notSet")], ...p.enum.map(v => [v, opt(`enum.${key}.${v}`, p["x-labels"]?.[v] ?? String(v))])], cur, v => {
 			assign(v === "" ? undefined : p.enum.find(x => String(x) === v));
-			if (p["x-onchange"]) p["x-onchange"](obj);
+			p["x-onchange"]?.(obj);
 			opts.onChange(true, true);
 		}, { disabled }));
 	}
@@ -84,8 +85,8 @@ function propField(obj, key, p, required, opts) {
 			cur, v => set(v || undefined, true), { disabled }));
 	}
 	if (kind === "boolean") {
-		const input = h("input", { type: "checkbox", id: uid("f"), disabled, checked: cur === true, onchange: () => set(input.checked, true) });
-		return h("div", { class: "field", dataset: { field: path } }, h("label", { for: input.id }, input, " ", label), hintP(hint), errorSlot());
+		const input = h("input", { type: "checkbox", disabled, checked: cur === true, onchange: () => set(input.checked, true) });
+		return h("div", { class: "field", dataset: { field: path } }, h("label", input, " ", label), hintP(hint), errorSlot());
 	}
 	if (kind === "object") {
 		const sub = isObj(cur) ? cur : {};
@@ -99,17 +100,17 @@ function propField(obj, key, p, required, opts) {
 		const store = c => {
 			// x-json: values that read as JSON (42, true) keep their type.
 			const out = map ? Object.fromEntries(items.filter(([k]) => k.trim()).map(([k, v]) => [k.trim(), p["x-json"] ? readJson(v) ?? "" : v]))
-				: items.map(([x]) => (num ? parseNumber(x, p.items.type === "integer") : x)).filter(x => x != null);
+				: items.map(([x]) => (num ? parseNumber(x, p.items.type) : x)).filter(x => x != null);
 			set(Object.keys(out).length ? out : undefined, c);
 		};
 		const rows = div("bld-rows");
-		const render = () => rows.replaceChildren(...items.map((item, i) => h("div", { class: "bld-row" },
+		const render = () => rows.replaceChildren(...items.map((item, i) => div("bld-row",
 			item.map((v, j) => {
-				const input = h("input", { type: num ? "number" : "text", value: v, disabled, maxlength: !map && p.items.maxLength,
-					"aria-label": map ? T(j ? "f.value" : "f.key") : `${label} ${i + 1}`, placeholder: map && T(j ? "f.value" : "f.key") });
+				const ph = map && T(j ? "field.value" : "field.name");
+				const input = h("input", { type: num ? "number" : "text", value: v, disabled, maxlength: !map && p.items.maxLength, "aria-label": ph || `${label} ${i + 1}`, placeholder: ph });
 				return bind(input, c => { item[j] = input.value; store(c); });
 			}),
-			!disabled && btn("×", () => { items.splice(i, 1); render(); store(true); }, undefined, { title: T("f.remove"), "aria-label": T("f.remove") }))));
+			!disabled && xBtn(() => { items.splice(i, 1); render(); store(true); }))));
 		render();
 		return fieldset(path, label, hint, rows, !disabled && btn(T("f.add"), () => {
 			if (items.length >= (p.maxItems ?? Infinity)) return;
@@ -129,7 +130,7 @@ function propField(obj, key, p, required, opts) {
 	const f = mk(input, hint || (num ? p.maximum !== undefined && T("f.range", p.minimum, p.maximum) : json && T("f.json")));
 	if (vars) f.append(h("datalist", { id: vars }, opts.variables.map(v => h("option", { value: v }))));
 	bind(input, c => {
-		const v = num ? parseNumber(input.value, kind === "integer") : str ? (input.value === "" && !required ? undefined : input.value) : readJson(input.value);
+		const v = num ? parseNumber(input.value, kind) : str ? (input.value === "" && !required ? undefined : input.value) : readJson(input.value);
 		const bad = num ? v === null : kind === "json" && typeof v === "string";
 		flag(input, f.querySelector(".field-error"), bad && T(num ? "f.notNumber" : "f.badJson"));
 		if (!bad) set(v, c);
@@ -137,17 +138,17 @@ function propField(obj, key, p, required, opts) {
 	return f;
 }
 
-const problem = p => h("li", { dataset: { code: p.code, node: p.node_id } }, h("b", {}, opt(`code.${p.code}`, p.code)), " ", p.message);
+const problem = p => h("li", { dataset: { code: p.code, node: p.node_id } }, h("b", opt(`code.${p.code}`, p.code)), " ", p.message);
 const problemList = problems => problems.length > 0 && h("ul", { class: "problem" }, problems.map(problem));
-const note = text => h("p", { class: "bld-muted" }, text);
-const panel = (glyph, title, desc, ...kids) => h("div", { class: "bld-inspector" },
-	div("bld-insp-head", glyph, h("div", {}, h("h2", {}, title), desc && note(desc))), kids);
-const actions = (ed, del) => !ed.readOnly && h("div", { class: "bld-actions" },
-	btn(T("duplicate"), ed.duplicateSelection, undefined, WRITE), btn(del, ed.deleteSelection, "button-danger", { ...WRITE, dataset: { action: "delete-node" } }));
+const note = text => h("p", { class: "bld-muted" }, text), muted = text => h("span", { class: "bld-muted" }, text);
+const panel = (glyph, title, desc, ...kids) => div("bld-inspector",
+	div("bld-insp-head", glyph, h("div", h("h2", title), desc && note(desc))), kids);
+const actions = (ed, del) => !ed.readOnly && div("bld-actions",
+	wbtn(T("duplicate"), ed.duplicate), wbtn(del, ed.deleteSelection, "button-danger", { dataset: { action: "delete-node" } }));
 
 function nodeView(ed, node) {
 	const def = ed.doc.definition, ro = ed.readOnly, outs = outcomesOf(node);
-	const manifest = node.type === "module" && ed.modules.get(node.config && node.config.module);
+	const manifest = node.type === "module" && ed.modules.get(node.config?.module);
 	const idInput = h("input", { type: "text", value: node.id, disabled: ro, maxlength: 64, spellcheck: "false", id: "bld-node-id" });
 	const idField = field({ label: T("nodeId"), name: "node_id", input: idInput });
 	idInput.onchange = () => {
@@ -171,40 +172,37 @@ function nodeView(ed, node) {
 		if (slot) slot.textContent = `${slot.textContent} ${p.message}`.trim();
 		return !slot;
 	});
-	const others = def.nodes.filter(n => n.id !== node.id), output = manifest && manifest.output && manifest.output.properties;
-	const view = panel(h("span", { class: ["bld-glyph", typeClass(node.type)], "aria-hidden": "true" }, glyphOf(node.type)), [typeLabel(node), manifest && ` v${manifest.version}`], manifest && manifest.description,
+	const others = def.nodes.filter(n => n.id !== node.id), output = manifest?.output?.properties;
+	const view = panel(glyph(node.type), [typeLabel(node), manifest && ` v${manifest.version}`], manifest?.description,
 		problemList(rest), idField, form,
 		output && h("p", { class: "field-hint" }, T("output", Object.keys(output).join(", "))),
-		outs.length > 0 && fieldset(null, T("connections"), null, outs.map(o => {
-			const to = (def.edges.find(e => e.from === node.id && e.outcome === o) || {}).to;
-			return field({ label: T("then", T(`out.${o}`)), name: `outcome.${o}`, input: select([["", T("notConnected")], ...others.map(n => [n.id, nodeName(n)])], to, v => {
+		outs.length > 0 && fieldset(null, T("links"), null, outs.map(o => {
+			const to = def.edges.find(e => e.from === node.id && e.outcome === o)?.to;
+			return field({ label: T("then", T(`out.${o}`)), name: `outcome.${o}`, input: select([["", T("noLink")], ...others.map(n => [n.id, nodeName(n)])], to, v => {
 				def.edges = def.edges.filter(e => !(e.from === node.id && e.outcome === o));
 				if (v) def.edges.push({ from: node.id, outcome: o, to: v });
 				ed.changed(true);
 			}, { disabled: ro }) });
 		})),
-		actions(ed, T("delNode")));
+		actions(ed, T("delNodes", 1)));
 	view.dataset.nodeId = node.id;
 	return view;
 }
 
 function flowView(ed) {
-	const ro = ed.readOnly, onChange = ed.changed;
 	if (!isObj(ed.doc.trigger)) ed.doc.trigger = { type: "default" };
-	return panel(null, T("settings"), T("settingsHint"),
-		schemaForm(ed.doc, { required: ["name"], properties: { name: { type: "string", maxLength: 200 } } }, { onChange, readOnly: ro, context: "flow" }),
-		fieldset(null, T("trigger"), null, schemaForm(ed.doc.trigger, TRIGGER, { onChange, readOnly: ro, context: "trigger", path: "trigger" })),
+	return panel(null, T("settings"), T("setHint"), schemaForm(ed.doc, FLOW, { onChange: ed.changed, readOnly: ed.readOnly, context: "flow" }),
 		problemList(ed.problems.filter(p => !p.node_id)));
 }
 
 export function inspectorPanel(ed) {
 	const def = ed.doc.definition, sel = ed.selection;
 	const byId = id => def.nodes.find(n => n.id === id);
-	const e = ed.selectedEdge && def.edges.find(x => edgeKey(x) === ed.selectedEdge);
+	const e = ed.selEdge && def.edges.find(x => edgeKey(x) === ed.selEdge);
 	if (e) {
 		const name = id => (byId(id) ? `${typeLabel(byId(id))} (${id})` : id);
 		return panel(null, T("edge"), T("edgeText", name(e.from), T(`out.${e.outcome}`), name(e.to)),
-			!ed.readOnly && btn(T("delEdge"), ed.deleteSelection, "button-danger", WRITE));
+			!ed.readOnly && wbtn(T("delEdge"), ed.deleteSelection, "button-danger"));
 	}
 	const node = sel.size === 1 && byId([...sel][0]);
 	if (node) return nodeView(ed, node);
@@ -213,25 +211,24 @@ export function inspectorPanel(ed) {
 	return panel(null, T("multi", nodes.length), null, actions(ed, T("delNodes", nodes.length)));
 }
 
-const head = (title, ...kids) => div("bld-head", h("h2", {}, title), kids);
-const wbtn = (label, onclick, cls, attrs) => btn(label, onclick, cls, { ...WRITE, ...attrs });
+const head = (title, ...kids) => div("bld-head", h("h2", title), kids);
 
 export function problemsPanel(ed) {
 	const list = ed.problems;
-	const group = (attrs, title, items) => h("section", { dataset: attrs }, h("h3", {}, title),
+	const group = (attrs, title, items) => items.length > 0 && h("section", { dataset: attrs }, h("h3", title),
 		h("ul", { class: "bld-problems" }, items.map(problem)));
-	const flow = list.filter(p => !p.node_id && p.code !== "test_failed"), tests = list.filter(p => p.code === "test_failed");
-	return h("div", {},
+	const test = p => p.code === "test_failed", flow = list.filter(p => !p.node_id && !test(p)), tests = list.filter(test);
+	return h("div",
 		head(T("pr.title", list.length)),
-		h("p", { class: ed.problemsStale ? "bld-stale" : "bld-muted" }, T(ed.problemsStale ? "pr.stale" : `pr.${ed.problemsSource}`)),
-		!list.length && h("p", {}, chip(`✓ ${T("pr.none")}`)),
-		flow.length > 0 && group({ group: "flow" }, T("pr.flow"), flow),
-		tests.length > 0 && group({ group: "tests" }, T("pr.tests"), tests),
+		h("p", { class: ed.stale ? "bld-stale" : "bld-muted" }, T(ed.stale ? "pr.stale" : `pr.${ed.source}`)),
+		!list.length && h("p", chip(`✓ ${T("valid")}`)),
+		group({ group: "flow" }, T("pr.flow"), flow),
+		group({ group: "tests" }, T("pr.tests"), tests),
 		[...ed.problemsByNode].map(([id, problems]) => {
 			const n = ed.doc.definition.nodes.find(x => x.id === id);
 			return group({ group: "node", node: id }, n
-				? h("button", { type: "button", class: ["bld-link bld-problem-node", typeClass(n.type)], dataset: { node: id }, onclick: () => ed.selectProblemNode(id) }, h("b", {}, glyphOf(n.type)), ` ${typeLabel(n)} · ${id}`)
-				: [`${id} `, h("span", { class: "bld-muted" }, T("pr.gone"))], problems);
+				? h("button", { type: "button", class: ["bld-link bld-problem-node", typeClass(n.type)], dataset: { node: id }, onclick: () => ed.showNode(id) }, h("b", glyphOf(n.type)), ` ${typeLabel(n)} · ${id}`)
+				: [`${id} `, muted(T("pr.gone"))], problems);
 		}));
 }
 
@@ -242,8 +239,8 @@ export function simulatorPanel(ed) {
 	const log = h("div", { class: "bld-chat", id: "bld-sim-chat", role: "log", "aria-live": "polite" });
 	const statusLine = h("p", { id: "bld-sim-status" });
 	const toTest = wbtn(T("sim.toTest"), () => {
-		const replies = sim.result.transcript.filter(l => l.role === "bot"), expect = {};
-		if (replies.length) expect.replies_contain = [replies[replies.length - 1].text];
+		const last = sim.result.transcript.findLast(l => l.role === "bot"), expect = {};
+		if (last) expect.replies_contain = [last.text];
 		if (sim.result.ended_at) expect.ends_at = sim.result.ended_at;
 		ed.doc.test_cases.push({ describe: T("sim.caseName", ed.doc.test_cases.length + 1), messages: [...sim.messages], expect, variables: structuredClone(sim.variables) });
 		ed.changed(true);
@@ -258,22 +255,22 @@ export function simulatorPanel(ed) {
 		input.focus();
 	}
 
-	const bubble = l => div(`bld-msg bld-msg-${l.role}`, h("span", {}, l.text),
-		l.role === "bot" && l.node_id && h("button", { type: "button", class: "bld-msg-node", title: T("sim.showNode"), onclick: () => ed.selectProblemNode(l.node_id) }, l.node_id),
-		l.choices && l.choices.length > 0 && div("bld-choices", l.choices.map(c => h("button", { type: "button", disabled: sim.busy, onclick: () => send(c) }, c))));
+	const bubble = l => div(`bld-msg bld-msg-${l.role}`, h("span", l.text),
+		l.role === "bot" && l.node_id && h("button", { type: "button", class: "bld-msg-node", title: T("sim.showNode"), onclick: () => ed.showNode(l.node_id) }, l.node_id),
+		l.choices?.length > 0 && div("bld-choices", l.choices.map(c => h("button", { type: "button", disabled: sim.busy, onclick: () => send(c) }, c))));
 
 	function draw() {
-		const lines = (sim.result && sim.result.transcript) || [], r = sim.result || {};
+		const r = sim.result || {}, lines = r.transcript || [];
 		const shown = lines.map(bubble);
 		if (sim.busy && sim.messages.length > lines.filter(l => l.role === "customer").length) {
-			shown.push(bubble({ role: "customer", text: sim.messages[sim.messages.length - 1] }),
+			shown.push(bubble({ role: "customer", text: sim.messages.at(-1) }),
 				div("bld-msg bld-msg-bot bld-muted", T("sim.thinking")));
 		}
-		replace(log, shown.length ? shown : h("p", {}, T("sim.empty")));
+		replace(log, shown.length ? shown : h("p", T("sim.empty")));
 		log.scrollTop = log.scrollHeight;
 		replace(statusLine, sim.error ? h("span", { class: "bld-error" }, sim.error) : r.status && [
 			chip(T(`sim.st.${r.status}`), r.status === "failed" ? "bad" : r.status !== "completed" && "muted"), " ",
-			r.path && r.path.length > 0 && h("span", { class: "bld-muted" }, T("sim.path", r.path.length))]);
+			r.path?.length > 0 && muted(tr("flows.nodes", r.path.length))]);
 		const full = sim.messages.length >= 50;
 		input.disabled = sendBtn.disabled = sim.busy || full;
 		sendBtn.setAttribute("aria-busy", !!sim.busy);
@@ -284,8 +281,7 @@ export function simulatorPanel(ed) {
 	async function send(text) {
 		text = String(text);
 		if (!text.trim() || sim.busy) return;
-		sim.error = null;
-		sim.busy = true;
+		Object.assign(sim, { error: null, busy: true });
 		draw();
 		if (!sim.version && !(await ed.ensureSaved())) sim.error = T("sim.notSaved");
 		else {
@@ -306,13 +302,13 @@ export function simulatorPanel(ed) {
 		if (ed.tab === "simulator") input.focus();
 	}
 
-	const root = h("div", {},
+	const root = h("div",
 		// A published version (picked in the versions tab) runs until dismissed; else the draft.
-		head(T("sim.title"), sim.version && btn(`${T("sim.version", sim.version)} ×`, () => { sim.version = ""; ed.renderPanel(); restart(); }), btn(T("sim.restart"), restart)),
+		head(T("tab.simulator"), sim.version && btn(`${T("sim.version", sim.version)} ×`, () => { sim.version = ""; ed.renderPanel(); restart(); }), btn(T("sim.restart"), restart)),
 		note(T("sim.hint")), log, statusLine,
 		h("form", { class: "bld-sim-form", onsubmit: e => { e.preventDefault(); send(input.value); } }, input, sendBtn),
-		schemaForm(sim, { properties: { variables: { type: "object", additionalProperties: {}, "x-json": true, title: T("ts.startVars") } } }, { onChange() {} }),
-		!ed.readOnly && h("div", {}, toTest));
+		schemaForm(sim, { properties: { variables: jsonMap(T("ts.startVars")) } }, { onChange() {} }),
+		!ed.readOnly && h("div", toTest));
 	draw();
 	return root;
 }
@@ -329,39 +325,39 @@ export function testsPanel(ed) {
 		}
 		if (ed.tab === "tests") ed.renderPanel();
 	}, "button-primary", { id: "bld-tests-run", disabled: !cases.length });
-	const list = title => ({ type: "array", items: { type: "string" }, title });
+	const list = title => ({ type: "array", items: { type: "string" }, title }), ids = nodes.map(n => n.id);
 	const schema = { required: ["describe"], properties: {
 		describe: { type: "string", title: T("ts.describe") },
 		messages: list(T("ts.messages")),
 		expect: { type: "object", title: T("ts.expect"), properties: {
 			replies_contain: list(T("ts.replies")),
-			ends_at: { type: "string", title: T("ts.endsAt"), enum: nodes.map(n => n.id), "x-labels": Object.fromEntries(nodes.map(n => [n.id, nodeName(n)])) },
-			variables: { type: "object", additionalProperties: {}, "x-json": true, title: T("sim.vars") },
+			ends_at: { type: "string", title: T("ts.endsAt"), enum: ids, "x-labels": Object.fromEntries(nodes.map(n => [n.id, nodeName(n)])) },
+			variables: jsonMap(T("sim.vars")),
 		} },
-		variables: { type: "object", additionalProperties: {}, "x-json": true, title: T("ts.startVars") },
+		variables: jsonMap(T("ts.startVars")),
 	} };
 
 	const card = (c, i) => {
-		const result = report && report.cases[i];
-		if (c.expect && c.expect.ends_at && !schema.properties.expect.properties.ends_at.enum.includes(c.expect.ends_at)) schema.properties.expect.properties.ends_at.enum.push(c.expect.ends_at);
+		const result = report?.cases[i], end = c.expect?.ends_at;
+		if (end && !ids.includes(end)) ids.push(end);
 		return h("article", { class: ["bld-case", result && (result.passed ? "is-pass" : "is-fail")], dataset: { case: i } },
 			div("bld-head",
 				result && chip(T(result.passed ? "ts.pass" : "ts.fail"), !result.passed && "bad", { dataset: { result: result.passed ? "pass" : "fail" } }),
-				!ro && wbtn("×", () => {
+				!ro && xBtn(() => {
 					cases.splice(i, 1);
 					ed.testReport = null;
 					ed.changed(true, true);
-				}, undefined, { title: T("ts.remove"), "aria-label": T("ts.remove") })),
+				}, WRITE)),
 			schemaForm(c, schema, { readOnly: ro, onChange: (commit, redraw) => { if (report) report.stale = true; ed.changed(commit, redraw); } }),
-			result && !result.passed && h("ul", { class: "problem" }, result.failures.map(f => h("li", {}, f))),
+			result && !result.passed && h("ul", { class: "problem" }, result.failures.map(f => h("li", f))),
 			result && note(T("ts.path", (result.path || []).join(" → ") || "–")));
 	};
 
-	const passed = report && report.cases.filter(c => c.passed).length;
-	return h("div", {},
+	const passed = report?.cases.filter(c => c.passed).length;
+	return h("div",
 		head(T("ts.title", cases.length), !ro && run),
 		note(T("ts.hint")),
-		report && h("p", {}, chip(T("ts.summary", passed, report.cases.length), !report.passed && "bad"), " ", report.stale && h("span", { class: "bld-muted" }, T("ts.stale"))),
+		report && h("p", chip(T("ts.summary", passed, report.cases.length), !report.passed && "bad"), " ", report.stale && muted(T("ts.stale"))),
 		cases.length ? cases.map(card) : empty(T("ts.empty")),
 		!ro && wbtn(T("ts.add"), () => {
 			cases.push({ describe: T("ts.newName", cases.length + 1), messages: [], expect: {} });
@@ -380,11 +376,11 @@ export function versionsPanel(ed) {
 			error => { ed.versions = null; replace(body, problemBox(error, { onRetry: ed.renderPanel })); });
 	}
 	replace(body, !ed.versions ? loading() : !ed.versions.length ? empty(T("v.none")) : ed.versions.map(v => {
-		const live = v.version === ed.publishedVersion;
+		const live = v.version === ed.live;
 		return h("article", { class: ["bld-version", live && "is-live"], dataset: { version: v.version } },
-			div("bld-head", h("strong", {}, T("sim.version", v.version)), live && chip(T("v.live")), v.copied_from && chip(T("v.copyOf", v.copied_from), "muted")),
-			note(T("v.meta", formatDateTime(v.published_at, lang()), ((v.definition && v.definition.nodes) || []).length)),
-			!ro && h("div", { class: "bld-actions" },
+			div("bld-head", h("strong", T("sim.version", v.version)), live && chip(T("v.live")), v.copied_from && chip(T("v.copyOf", v.copied_from), "muted")),
+			note(`${formatDateTime(v.published_at, lang())} · ${tr("flows.nodes", (v.definition?.nodes || []).length)}`),
+			!ro && div("bld-actions",
 				btn(T("v.simulate"), () => {
 					Object.assign(ed.sim, { version: String(v.version), messages: [], result: null });
 					ed.setPath(null);
@@ -393,5 +389,5 @@ export function versionsPanel(ed) {
 				wbtn(T("v.load"), () => ed.loadVersion(v)),
 				!live && wbtn(T("v.rollback"), () => ed.rollback(v.version), "bld-rollback", { dataset: { action: "rollback", version: v.version } })));
 	}));
-	return h("div", {}, head(T("v.title")), note(T("v.hint")), body);
+	return h("div", head(T("tab.versions")), note(T("v.hint")), body);
 }

@@ -5,17 +5,16 @@ import { api, onSession } from "../lib/api.js";
 import { h, replace, formatDateTime } from "../lib/dom.js";
 import { t, lang } from "../lib/i18n.js";
 import { errorText, problemBox, loading, toast, dialog, confirmDialog } from "../lib/ui.js";
-import { T } from "./builder-strings.js";
-import { BUILTIN_TYPES, NODE_W, NODE_H, defaultConfig, newId, layout, parseImport, exportFlow, glyphOf, typeClass, btn, chip, div, WRITE } from "./builder-model.js";
+import { T, tr, BUILTIN_TYPES, NODE_W, NODE_H, defaultConfig, newId, layout, parseImport, exportFlow, glyph, typeClass, btn, chip, div, WRITE } from "./builder-model.js";
 import { createCanvas, edgeKey } from "./builder-canvas.js";
-import { inspectorPanel, problemsPanel, simulatorPanel, testsPanel, versionsPanel } from "./builder-panels.js";
+import * as panels from "./builder-panels.js";
 
-// Unsaved work of builders left (by user and flow, restored on return), and copied nodes.
+// Unsaved work of builders left (per user and flow, restored on return) and copied nodes.
 const stash = new Map();
 let clipboard = null;
 onSession(event => { if (event === "signed-out") { stash.clear(); clipboard = null; } });
 
-const PANELS = { inspector: inspectorPanel, problems: problemsPanel, simulator: simulatorPanel, tests: testsPanel, versions: versionsPanel };
+const TABS = ["inspector", "problems", "simulator", "tests", "versions"];
 const docOf = f => {
 	const d = f.definition || {};
 	const doc = { name: f.name, trigger: f.trigger || { type: "default" }, definition: { nodes: d.nodes || [], edges: d.edges || [] }, test_cases: f.test_cases || [] };
@@ -24,41 +23,39 @@ const docOf = f => {
 };
 
 export default async function mount(ctx) {
-	const enc = encodeURIComponent, { tenantId, flowId } = ctx.params, ro = !ctx.can("flows.write"), signal = ctx.signal;
-	const base = `/api/v1/tenants/${enc(tenantId)}/flows/${enc(flowId)}`;
-	const back = h("a", { href: `#/tenants/${enc(tenantId)}/flows`, class: "bld-back", id: "bld-back" });
+	const { flowId } = ctx.params, tp = `/tenants/${encodeURIComponent(ctx.params.tenantId)}`, ro = !ctx.can("flows.write"), signal = ctx.signal;
+	const base = `/api/v1${tp}/flows/${encodeURIComponent(flowId)}`, get = () => api("GET", base);
+	const back = h("a", { href: `#${tp}/flows`, class: "bld-back", id: "bld-back" }, T("back"));
 	ctx.root.classList.add("bld-root");
 	ctx.root.append(loading());
 	let flow, modules;
 	try {
 		[flow, modules] = await Promise.all([api("GET", base, { signal }), api("GET", "/api/v1/modules", { signal }).then(r => r.items, () => [])]);
 	} catch (error) {
-		back.textContent = T("back");
 		if (!signal.aborted) replace(ctx.root, div("page-header", back), problemBox(error, { onRetry: () => ctx.navigate(location.hash) }));
 		return;
 	}
 	if (signal.aborted) return;
 
 	const ed = {
-		doc: docOf(flow), revision: flow.revision, publishedVersion: flow.published_version, readOnly: ro,
+		doc: docOf(flow), revision: flow.revision, live: flow.published_version, readOnly: ro,
 		modules: new Map(modules.map(m => [m.name, m])), selection: new Set(), problems: [], problemsByNode: new Map(),
 		path: { nodes: new Set(), edges: new Set() }, users: null, tab: "inspector", versions: null, sim: { messages: [], version: "" },
 	};
 	const snapshot = () => JSON.stringify(ed.doc);
-	const hist = { past: [], future: [], present: snapshot(), timer: 0 };
-	hist.saved = hist.present;
+	const hist = { past: [], future: [], timer: 0 };
+	hist.saved = hist.present = snapshot();
 	const isDirty = () => hist.timer !== 0 || snapshot() !== hist.saved;
 	const flush = () => hist.timer && commit();
 	const def = () => ed.doc.definition;
 	const nodeById = id => def().nodes.find(n => n.id === id);
 
 	let restored = null;
-	const stashKey = `${ctx.me && ctx.me.id}:${flowId}`, stashed = !ro && stash.get(stashKey);
+	const stashKey = `${ctx.me?.id}:${flowId}`, stashed = !ro && stash.get(stashKey);
 	if (stashed) {
 		stash.delete(stashKey);
 		restored = { newer: flow.revision !== stashed.revision };
-		ed.doc = JSON.parse(stashed.doc);
-		ed.revision = stashed.revision;
+		Object.assign(ed, { doc: JSON.parse(stashed.doc), revision: stashed.revision });
 		Object.assign(hist, { present: stashed.doc, saved: stashed.saved, past: stashed.past });
 	}
 
@@ -66,7 +63,7 @@ export default async function mount(ctx) {
 	replace(ctx.root,
 		div("bld-header", back,
 			div("bld-heading", (el.title = h("h1", { class: "bld-title" })),
-				div("bld-meta", (el.chips = h("span", { class: "bld-chips" })), (el.dirty = h("span", { class: "bld-dirty", role: "status", "aria-live": "polite", id: "bld-dirty" })))),
+				div("bld-meta", (el.chips = h("span", { class: "bld-chips" })), (el.dirty = h("span", { class: "bld-dirty", role: "status", id: "bld-dirty" })))),
 			(el.toolbar = h("div", { class: "bld-toolbar", role: "toolbar" }))),
 		(el.banner = div("bld-banners")),
 		div(["bld-workspace", ro && "is-readonly"], (el.palette = !ro && h("aside", { class: "bld-palette", id: "bld-palette" })), canvas.el,
@@ -90,24 +87,21 @@ export default async function mount(ctx) {
 
 	function changed(now, rerender) {
 		// Problems found before an edit are marked outdated until the next save or check.
-		if (!ed.problemsStale) {
-			ed.problemsStale = true;
+		if (!ed.stale) {
+			ed.stale = true;
 			rerender ||= ed.tab === "problems";
 		}
 		canvas.sync();
 		clearTimeout(hist.timer);
 		if (now) commit();
-		else {
-			hist.timer = setTimeout(commit, 600);
-			renderStatus();
-		}
+		else { hist.timer = setTimeout(commit, 600); renderStatus(); }
 		if (rerender) renderPanel();
 	}
 
 	function restore(snap) {
 		ed.doc = JSON.parse(snap);
 		for (const id of ed.selection) if (!nodeById(id)) ed.selection.delete(id);
-		if (!def().edges.some(e => edgeKey(e) === ed.selectedEdge)) ed.selectedEdge = null;
+		if (!def().edges.some(e => edgeKey(e) === ed.selEdge)) ed.selEdge = null;
 		canvas.sync();
 		renderPanel();
 		renderPalette();
@@ -135,16 +129,16 @@ export default async function mount(ctx) {
 		if (fromCanvas && ids.length && /problems|versions/.test(ed.tab)) ed.tab = "inspector";
 		if (mode === "toggle") for (const id of ids) ed.selection[ed.selection.has(id) ? "delete" : "add"](id);
 		else ed.selection = new Set(ids);
-		if (ids.length || mode === "replace") ed.selectedEdge = null;
+		if (ids.length || mode === "replace") ed.selEdge = null;
 		canvas.decorate();
 		renderStatus();
 		if (ed.tab === "inspector" && ([...ed.selection].join("\n") !== before || mode === "replace")) renderPanel();
 	}
 
-	// After a structural edit the palette changes too (the start node comes and goes).
+	// A structural edit: the palette changes too (the start node comes and goes).
 	function edited(selection) {
 		ed.selection = new Set(selection);
-		ed.selectedEdge = null;
+		ed.selEdge = null;
 		changed(true, true);
 		renderPalette();
 	}
@@ -166,33 +160,30 @@ export default async function mount(ctx) {
 		if (!id || id.length > 64) return T("idLength");
 		if (nodeById(id)) return T("idTaken", id);
 		nodeById(old).id = id;
-		for (const e of def().edges) {
-			if (e.from === old) e.from = id;
-			if (e.to === old) e.to = id;
-		}
-		for (const c of ed.doc.test_cases) if (c.expect && c.expect.ends_at === old) c.expect.ends_at = id;
+		for (const e of def().edges) for (const k of ["from", "to"]) if (e[k] === old) e[k] = id;
+		for (const c of ed.doc.test_cases) if (c.expect?.ends_at === old) c.expect.ends_at = id;
 		if (ed.selection.delete(old)) ed.selection.add(id);
 		changed(true);
 	}
 
 	function deleteSelection() {
 		const d = def(), gone = ed.selection;
-		if (ro || (!gone.size && !ed.selectedEdge)) return;
+		if (ro || (!gone.size && !ed.selEdge)) return;
 		d.nodes = d.nodes.filter(n => !gone.has(n.id));
-		d.edges = d.edges.filter(e => !gone.has(e.from) && !gone.has(e.to) && edgeKey(e) !== ed.selectedEdge);
+		d.edges = d.edges.filter(e => !gone.has(e.from) && !gone.has(e.to) && edgeKey(e) !== ed.selEdge);
 		edited([]);
 	}
 
 	const copy = (ids = ed.selection) => ids.size > 0 && structuredClone({ nodes: def().nodes.filter(n => ids.has(n.id)), edges: def().edges.filter(e => ids.has(e.from) && ids.has(e.to)), pastes: 0 });
 
-	/** Copies with new ids, shifted more on each paste (never a second start). */
+	// New ids, shifted more on each paste; never a second start.
 	function paste(clip) {
 		if (ro || !clip) return;
 		const d = def(), taken = new Set(d.nodes.map(n => n.id)), hasStart = d.nodes.some(n => n.type === "start");
 		const shift = 36 * ++clip.pastes, ids = new Map();
 		const added = clip.nodes.filter(n => n.type !== "start" || !hasStart).map(n => {
 			const p = n.position || { x: 0, y: 0 };
-			const node = { ...structuredClone(n), id: newId(taken, (n.type === "module" && n.config && n.config.module) || n.type), position: { x: p.x + shift, y: p.y + shift } };
+			const node = { ...structuredClone(n), id: newId(taken, (n.type === "module" && n.config?.module) || n.type), position: { x: p.x + shift, y: p.y + shift } };
 			ids.set(n.id, node.id);
 			return node;
 		});
@@ -204,7 +195,7 @@ export default async function mount(ctx) {
 	}
 
 	function setProblems(list, source) {
-		Object.assign(ed, { problems: list || [], problemsSource: source, problemsStale: false });
+		Object.assign(ed, { problems: list || [], source, stale: false });
 		ed.problemsByNode = Map.groupBy(ed.problems.filter(p => p.node_id), p => p.node_id);
 		canvas.decorate();
 		renderTabs();
@@ -212,14 +203,14 @@ export default async function mount(ctx) {
 	}
 
 	function setPath(r) {
-		const path = (r && r.path) || [], edges = new Set(), d = def();
+		const path = r?.path || [], edges = new Set(), d = def();
 		// Edges between consecutive nodes (a turn resumes at an ask without a step) and each step's outcome.
 		path.forEach((id, i) => { if (i && d.edges.some(x => x.from === path[i - 1] && x.to === id)) edges.add(`${path[i - 1]}\0${id}`); });
-		for (const step of ((r && r.turns) || []).flatMap(turn => turn.steps || [])) {
+		for (const step of (r?.turns || []).flatMap(turn => turn.steps || [])) {
 			const e = step.outcome && d.edges.find(x => x.from === step.node_id && x.outcome === step.outcome);
 			if (e) edges.add(`${e.from}\0${e.to}`);
 		}
-		ed.path = { nodes: new Set(path), edges, current: r && r.ended_at };
+		ed.path = { nodes: new Set(path), edges, current: r?.ended_at };
 		canvas.decorate();
 	}
 
@@ -228,7 +219,7 @@ export default async function mount(ctx) {
 		toast([errorText(error), ...errs.map(e => `${e.field}: ${e.message}`)].join(" "), "error");
 	}
 
-	/** One server action at a time (`label` marks its button busy); errors are reported (→ false). */
+	// One server action at a time (`label`: its button is busy); errors are reported (→ false).
 	async function run(label, fn) {
 		if (ed.busy) return false;
 		ed.busy = label;
@@ -249,7 +240,7 @@ export default async function mount(ctx) {
 		const sent = snapshot();
 		try {
 			const saved = await api("PUT", base, { body: JSON.parse(sent), headers: { "If-Match": String(ed.revision) } });
-			Object.assign(ed, { revision: saved.revision, publishedVersion: saved.published_version ?? ed.publishedVersion, conflict: false });
+			Object.assign(ed, { revision: saved.revision, live: saved.published_version ?? ed.live, conflict: false });
 			hist.saved = sent;
 			setProblems(saved.problems, "save");
 		} catch (error) {
@@ -266,40 +257,38 @@ export default async function mount(ctx) {
 		return r !== false;
 	}
 
-	/** Someone saved since we loaded: nothing is dropped without the user choosing it. */
+	// Someone saved since we loaded: nothing is dropped unless the user chooses so.
 	async function resolveConflict() {
 		ed.conflict = true;
 		renderStatus();
-		const theirs = await api("GET", base).catch(() => null);
+		const theirs = await get().catch(() => null);
 		for (;;) {
 			const choice = await dialog({
 				title: T("cf.title"),
 				className: "bld-conflict-dialog",
-				body: [T("cf.msg"), theirs && T("cf.detail", theirs.revision, formatDateTime(theirs.updated_at, lang())), T("cf.safe")].map(x => x && h("p", {}, x)),
-				buttons: [["cancel", "keep"], ["reload", "reload", "danger"], ["overwrite", "overwrite", "primary"]].map(([value, k, kind]) => ({ value, label: T(`cf.${k}`), kind })),
+				body: [T("cf.msg"), theirs && T("cf.detail", theirs.revision, formatDateTime(theirs.updated_at, lang())), T("cf.safe")].map(x => x && h("p", x)),
+				buttons: [["cancel"], ["reload", "danger"], ["overwrite", "primary"]].map(([value, kind]) => ({ value, label: T(`cf.${value}`), kind })),
 			});
-			if (choice === "overwrite") {
-				const r = await run("save", async () => { ed.revision = (await api("GET", base)).revision; return putDraft(); });
-				if (r === "conflict") continue;
-				if (r !== false) toast(T("overwritten"));
-				return r !== false;
-			} else {
-				if (choice === "reload") {
-					try {
-						adoptServer(theirs || (await api("GET", base)));
-						toast(T("reloaded"));
-					} catch (error) { reportError(error); }
-				}
+			if (choice !== "overwrite") {
+				if (choice === "reload") try {
+					adoptServer(theirs || (await get()));
+					toast(T("reloaded"));
+				} catch (error) { reportError(error); }
 				renderStatus();
 				return false;
+			}
+			const r = await run("save", async () => { ed.revision = (await get()).revision; return putDraft(); });
+			if (r !== "conflict") {
+				if (r !== false) toast(T("overwrote"));
+				return r !== false;
 			}
 		}
 	}
 
-	/** The server's draft, as an edit (undo brings the user's version back), marked saved. */
+	// The server's draft as an edit (undo brings the user's back), marked saved.
 	function adoptServer(latest) {
 		flush();
-		Object.assign(ed, { doc: docOf(latest), revision: latest.revision, publishedVersion: latest.published_version, conflict: false });
+		Object.assign(ed, { doc: docOf(latest), revision: latest.revision, live: latest.published_version, conflict: false });
 		push((hist.saved = snapshot()));
 		restore(hist.saved);
 		setProblems(latest.problems, "load");
@@ -309,7 +298,7 @@ export default async function mount(ctx) {
 		if (isDirty() && !ro && (await putDraft())) return setTimeout(resolveConflict);
 		const r = await api("POST", `${base}/validate`);
 		setProblems(r.problems, "validate");
-		toast(r.valid ? T("valid") : T("invalid", r.problems.length), r.valid ? "ok" : "error");
+		toast(r.valid ? T("valid") : `${tr("flows.problems", r.problems.length)}.`, r.valid ? "ok" : "error");
 		if (!r.valid) showTab("problems");
 	});
 
@@ -317,26 +306,26 @@ export default async function mount(ctx) {
 		if (ro || (isDirty() && !(await save(true)))) return;
 		await run("publish", async () => {
 			try {
-				ed.publishedVersion = (await api("POST", `${base}/publish`)).version;
+				ed.live = (await api("POST", `${base}/publish`)).version;
 			} catch (error) {
 				const p = error.problem;
-				if (!(p && p.status === 422 && p.problems.length)) throw error;
+				if (!(p?.status === 422 && p.problems.length)) throw error;
 				setProblems(p.problems, "publish");
 				showTab("problems");
 				return toast(T(p.code === "flow_tests_failed" ? "pubTests" : "pubInvalid", p.problems.length), "error");
 			}
 			setProblems([], "publish");
-			toast(T("published", ed.publishedVersion));
+			toast(T("published", ed.live));
 			ed.versions = null;
 			if (ed.tab === "versions") renderPanel();
 		});
 	}
 
 	async function rollback(version) {
-		if (ro || !(await confirmDialog({ title: T("v.rbTitle", version), message: T("v.rbMsg", version, (ed.publishedVersion || 0) + 1), confirm: T("v.rollback") }))) return;
+		if (ro || !(await confirmDialog({ title: T("v.rbTitle", version), message: T("v.rbMsg", version, (ed.live || 0) + 1), confirm: T("v.rollback") }))) return;
 		await run("rollback", async () => {
-			ed.publishedVersion = (await api("POST", `${base}/rollback`, { body: { version } })).version;
-			toast(T("v.rolledBack", ed.publishedVersion, version));
+			ed.live = (await api("POST", `${base}/rollback`, { body: { version } })).version;
+			toast(T("v.rolledBack", ed.live, version));
 			ed.versions = null;
 			renderPanel();
 		});
@@ -347,11 +336,6 @@ export default async function mount(ctx) {
 		const d = structuredClone(v.definition);
 		layout(d, true);
 		replaceDefinition(d, v.trigger && structuredClone(v.trigger));
-	}
-
-	function exportFile() {
-		flush();
-		exportFlow(ed.doc);
 	}
 
 	el.file.onchange = async () => {
@@ -374,28 +358,28 @@ export default async function mount(ctx) {
 		// An icon tool's title is its label; a text tool has a longer title (key + "T").
 		const tool = (action, fn, icon, cls) => {
 			const title = T(icon ? action : `${action}T`);
-			return (tb[action] = btn(icon ? h("span", { "aria-hidden": "true" }, icon) : T(action), fn, cls,
+			return (tb[action] = btn(icon || T(action), fn, cls,
 				{ dataset: { action }, title, "aria-label": icon && title, ...(!/export|validate/.test(action) && WRITE) }));
 		};
 		replace(el.toolbar,
-			!ro && h("div", {}, tool("undo", undo, "↶"), tool("redo", redo, "↷"), tool("delete", deleteSelection, "✕"), tool("tidy", () => { layout(def(), false); changed(true); canvas.fit(); }, "⇶")),
-			h("div", {}, !ro && tool("import", () => el.file.click()), tool("export", exportFile)),
-			h("div", {}, tool("validate", validate), !ro && [tool("save", () => save()), tool("publish", publish, null, "button-primary")]));
+			!ro && h("div", tool("undo", undo, "↶"), tool("redo", redo, "↷"), tool("delete", deleteSelection, "✕"), tool("tidy", () => { layout(def(), false); changed(true); canvas.fit(); }, "⇶")),
+			h("div", !ro && tool("import", () => el.file.click()), tool("export", () => { flush(); exportFlow(ed.doc); })),
+			h("div", tool("validate", validate), !ro && [tool("save", () => save()), tool("publish", publish, null, "button-primary")]));
 	}
 
 	function renderStatus() {
-		const v = ed.publishedVersion, dirty = isDirty();
+		const v = ed.live, dirty = isDirty();
 		ctx.setTitle((el.title.textContent = ed.doc.name));
-		replace(el.chips, chip(v ? T("live", v) : T("notLive"), !v && "muted", { id: "bld-published", dataset: { version: v || "" } }),
+		replace(el.chips, chip(v ? tr("flows.live", v) : T("notLive"), !v && "muted", { id: "bld-published", dataset: { version: v || "" } }),
 			chip(T("revision", ed.revision), "muted"), ro && chip(T("readOnly"), "muted"));
 		el.dirty.className = ["bld-dirty", dirty && "is-dirty", ed.conflict && "is-conflict"].filter(Boolean).join(" ");
 		el.dirty.dataset.dirty = +dirty;
-		el.dirty.textContent = ro ? "" : ed.conflict ? T("conflictChip") : ed.busy === "save" ? t("ui.saving") : T(dirty ? "unsaved" : "allSaved");
+		el.dirty.textContent = ro ? "" : ed.conflict ? T("cfChip") : ed.busy === "save" ? t("ui.saving") : T(dirty ? "unsaved" : "allSaved");
 		tb.validate.disabled = !!ed.busy || (ro && dirty);
 		if (!ro) {
 			tb.undo.disabled = !hist.past.length && !hist.timer;
 			tb.redo.disabled = !hist.future.length;
-			tb.delete.disabled = !ed.selection.size && !ed.selectedEdge;
+			tb.delete.disabled = !ed.selection.size && !ed.selEdge;
 			for (const k of ["save", "publish", "validate"]) {
 				tb[k].disabled = !!ed.busy;
 				tb[k].setAttribute("aria-busy", ed.busy === k);
@@ -412,18 +396,18 @@ export default async function mount(ctx) {
 			onpointerdown: e => canvas.addFromPalette(e, { type, module, label }),
 			// Pointer clicks are handled as drags (addFromPalette); this is the keyboard's.
 			onclick: e => { if (!e.detail) canvas.addAtCenter({ type, module }); },
-		}, h("span", { class: "bld-glyph", "aria-hidden": "true" }, glyphOf(type)), h("span", {}, label));
+		}, glyph(type), h("span", label));
 		const mods = [...ed.modules.values()];
 		replace(el.palette,
-			h("h2", {}, T("nodes")), h("div", {}, BUILTIN_TYPES.filter(x => x !== "start" || !hasStart).map(x => item(x, T(`type.${x}`)))),
-			h("h2", {}, T("modules")), mods.length ? h("div", {}, mods.map(m => item("module", m.name, m.description || m.name, m.name))) : h("p", {}, T("noModules")));
+			h("h2", T("nodes")), h("div", BUILTIN_TYPES.filter(x => x !== "start" || !hasStart).map(x => item(x, T(`type.${x}`)))),
+			h("h2", T("modules")), mods.length ? h("div", mods.map(m => item("module", m.name, m.description || m.name, m.name))) : h("p", T("noModules")));
 	}
 
 	function renderTabs() {
 		const n = ed.problems.length;
-		replace(el.tabs, Object.keys(PANELS).filter(tab => !ro || tab !== "simulator").map(tab => h("button", {
+		replace(el.tabs, TABS.filter(tab => !ro || tab !== "simulator").map(tab => h("button", {
 			type: "button", role: "tab", class: ["bld-tab", ed.tab === tab && "is-active"], dataset: { tab }, "aria-selected": String(ed.tab === tab), onclick: () => showTab(tab),
-		}, T(`tab.${tab}`), tab === "problems" && n > 0 && h("span", { class: ["bld-count", ed.problemsStale && "is-stale"], id: "bld-problem-count" }, n))));
+		}, T(`tab.${tab}`), tab === "problems" && n > 0 && h("span", { class: ["bld-count", ed.stale && "is-stale"], id: "bld-problem-count" }, n))));
 	}
 
 	function showTab(tab) {
@@ -434,13 +418,13 @@ export default async function mount(ctx) {
 		renderTabs();
 	}
 
-	const renderPanel = () => replace(el.panel, PANELS[ed.tab](ed));
+	const renderPanel = () => replace(el.panel, panels[`${ed.tab}Panel`](ed));
 
 	function renderBanner() {
 		const close = () => { restored = null; renderBanner(); };
 		replace(el.banner, restored && h("div", { class: "bld-banner", role: "status" },
-			h("span", {}, T("restored"), restored.newer && ` ${T("restoredNewer")}`),
-			btn(T("discard"), () => api("GET", base).then(latest => { adoptServer(latest); close(); }, reportError)),
+			h("span", T("restored"), restored.newer && ` ${T("newer")}`),
+			btn(T("discard"), () => get().then(latest => { adoptServer(latest); close(); }, reportError)),
 			btn(t("ui.close"), close)));
 	}
 
@@ -457,19 +441,19 @@ export default async function mount(ctx) {
 	}
 
 	Object.assign(ed, {
-		select, changed, commit, deleteSelection, setPath, isDirty, rollback, loadVersion, showTab, renderPanel, renameNode, addNodeAt,
-		duplicateSelection: () => paste(copy()),
-		api: (method, path, opts) => api(method, base + path, opts),
+		select, changed, commit, deleteSelection, setPath, rollback, loadVersion, showTab, renderPanel, renameNode, addNodeAt,
+		duplicate: () => paste(copy()),
+		api: (method, path, o) => api(method, base + path, o),
 		ensureSaved: async () => !isDirty() || save(true),
 		async loadUsers() {
 			ed.users = undefined;
-			ed.users = await api("GET", `/api/v1/tenants/${enc(tenantId)}/users`, { query: { limit: 100 }, signal })
-				.then(page => page.items.filter(u => u.role === "agent" || u.role === "tenant_admin"), () => false);
+			ed.users = await api("GET", `/api/v1${tp}/users`, { query: { limit: 100 }, signal })
+				.then(page => page.items.filter(u => /^(agent|tenant_admin)$/.test(u.role)), () => false);
 			if (ed.tab === "inspector" && !signal.aborted) renderPanel();
 		},
 		selectEdge(key) {
 			ed.selection = new Set();
-			ed.selectedEdge = key;
+			ed.selEdge = key;
 			canvas.decorate();
 			showTab("inspector");
 			renderStatus();
@@ -483,7 +467,7 @@ export default async function mount(ctx) {
 			showTab("inspector");
 			el.panel.querySelector(".bld-form :is(input, textarea, select)")?.focus();
 		},
-		selectProblemNode(id) {
+		showNode(id) {
 			if (!nodeById(id)) return;
 			select([id], "replace");
 			canvas.centerOn(id);
@@ -493,10 +477,7 @@ export default async function mount(ctx) {
 	function onKeyDown(e) {
 		const mod = e.ctrlKey || e.metaKey, key = e.key.length === 1 ? e.key.toLowerCase() : e.key, tg = e.target;
 		if (document.querySelector("dialog[open]")) return;
-		if (mod && key === "s") {
-			e.preventDefault();
-			return save();
-		}
+		if (mod && key === "s") { e.preventDefault(); return save(); }
 		if (tg.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(tg.tagName) || (tg !== document.body && !ctx.root.contains(tg))) return;
 		if (mod && key === "c") {
 			const clip = !String(getSelection()) && copy();
@@ -505,17 +486,16 @@ export default async function mount(ctx) {
 		}
 		const zoom = f => () => canvas.zoomBy(f);
 		const act = mod
-			? { z: e.shiftKey ? redo : undo, y: redo, v: () => paste(clipboard), d: ed.duplicateSelection }[key]
+			? { z: e.shiftKey ? redo : undo, y: redo, v: () => paste(clipboard), d: ed.duplicate }[key]
 			: { Delete: deleteSelection, Backspace: deleteSelection, Escape: () => select([], "replace"), "+": zoom(1.2), "=": zoom(1.2), "-": zoom(1 / 1.2) }[key];
 		if (act) { e.preventDefault(); act(); }
 	}
-	const listen = [[document, "keydown", onKeyDown], [window, "beforeunload", e => { if (!ro && isDirty()) e.preventDefault(); }]];
-	for (const [target, type, fn] of listen) target.addEventListener(type, fn);
+	document.addEventListener("keydown", onKeyDown, { signal });
+	addEventListener("beforeunload", e => { if (!ro && isDirty()) e.preventDefault(); }, { signal });
 	ctx.onCleanup(() => {
-		for (const [target, type, fn] of listen) target.removeEventListener(type, fn);
 		clearTimeout(hist.timer);
 		canvas.destroy();
-		if (!ro && (hist.timer || snapshot() !== hist.saved)) stash.set(stashKey, { doc: snapshot(), revision: ed.revision, saved: hist.saved, past: hist.past.slice(-50) });
+		if (!ro && isDirty()) stash.set(stashKey, { doc: snapshot(), revision: ed.revision, saved: hist.saved, past: hist.past.slice(-50) });
 	});
 	ctx.keepOnLanguageChange(() => renderAll());
 

@@ -5,33 +5,31 @@ import { api } from "../lib/api.js";
 import { h, replace, formatDateTime } from "../lib/dom.js";
 import { t, lang } from "../lib/i18n.js";
 import { problemBox, loading, empty, toast, confirmDialog, markFieldErrors, errorText } from "../lib/ui.js";
-import { T, tr } from "./builder-strings.js";
-import { parseImport, exportFlow, btn, chip, div, WRITE } from "./builder-model.js";
-import { schemaForm, TRIGGER } from "./builder-panels.js";
+import { T, tr, parseImport, exportFlow, btn, wbtn, chip, div } from "./builder-model.js";
+import { schemaForm, FLOW } from "./builder-panels.js";
 
 export default async function mount(ctx) {
-	const tid = encodeURIComponent(ctx.params.tenantId), base = `/api/v1/tenants/${tid}/flows`, canWrite = ctx.can("flows.write");
+	const enc = encodeURIComponent, path = `/tenants/${enc(ctx.params.tenantId)}/flows`, base = `/api/v1${path}`, canWrite = ctx.can("flows.write");
 	const F = (k, ...a) => tr(`flows.${k}`, ...a);
-	const open = id => `#/tenants/${tid}/flows/${encodeURIComponent(id)}`;
+	const open = id => `#${path}/${enc(id)}`;
 	const create = body => ctx.busy(api("POST", base, { body }));
 	const file = h("input", { type: "file", accept: "application/json,.json", hidden: true, id: "flows-import-file" });
 	const createHost = h("div"), list = h("div", { id: "flows-list" });
 	ctx.setTitle(F("title"));
 	replace(ctx.root,
-		div("page-header", div("flows-heading", h("h1", {}, F("title")), h("p", {}, F("sub"))),
-			canWrite && div("toolbar", btn(F("import"), () => file.click(), undefined, { ...WRITE, id: "flows-import" }), btn(F("new"), showCreate, "button-primary", { ...WRITE, id: "flows-new" }))),
+		div("page-header", div("flows-heading", h("h1", F("title")), h("p", F("sub"))),
+			canWrite && div("toolbar", wbtn(F("import"), () => file.click(), undefined, { id: "flows-import" }), wbtn(F("new"), showCreate, "button-primary", { id: "flows-new" }))),
 		createHost, list, file);
 
 	function showCreate() {
 		if (createHost.firstChild) return;
 		const flow = { name: "", trigger: { type: "default" } }, fields = h("div");
-		const schema = { required: ["name"], properties: { name: { type: "string", maxLength: 200 }, trigger: { ...TRIGGER, type: "object", title: T("trigger") } } };
 		const draw = () => {
-			replace(fields, schemaForm(flow, schema, { onChange: (c, redraw) => redraw && draw() }));
+			replace(fields, schemaForm(flow, FLOW, { onChange: (c, redraw) => redraw && draw() }));
 			fields.querySelector("label").htmlFor = fields.querySelector("input").id = "flows-name";
 		};
 		draw();
-		const submit = btn(F("create"), null, "button-primary", { ...WRITE, type: "submit", id: "flows-create" }), errors = h("div");
+		const submit = wbtn(F("create"), null, "button-primary", { type: "submit", id: "flows-create" }), errors = h("div");
 		const form = h("form", { class: "section", onsubmit: async e => {
 			e.preventDefault();
 			replace(errors);
@@ -39,10 +37,10 @@ export default async function mount(ctx) {
 			try {
 				ctx.navigate(open((await create({ ...flow, name: flow.name.trim() })).id));
 			} catch (error) {
-				if (markFieldErrors(form, error).length || !error.problem || !error.problem.errors.length) replace(errors, problemBox(error));
+				if (markFieldErrors(form, error).length || !error.problem?.errors.length) replace(errors, problemBox(error));
 				submit.disabled = false;
 			}
-		} }, h("h2", {}, F("new")), fields, errors, div("toolbar", submit, btn(t("ui.cancel"), () => replace(createHost))));
+		} }, h("h2", F("new")), fields, errors, div("toolbar", submit, btn(t("ui.cancel"), () => replace(createHost))));
 		replace(createHost, form);
 		form.querySelector("input").focus();
 	}
@@ -56,7 +54,7 @@ export default async function mount(ctx) {
 			const p = parseImport(await f.text()), stem = p.name || f.name.replace(/(\.flow)?\.json$/i, "") || "Imported flow";
 			for (let n = 1; ; n++) {
 				try {
-					const flow = await create({ name: n === 1 ? stem : `${stem} (${n})`.slice(0, 200), definition: p.definition, trigger: p.trigger || undefined, test_cases: p.test_cases || undefined });
+					const flow = await create({ ...p, name: n === 1 ? stem : `${stem} (${n})`.slice(0, 200) });
 					toast(F("imported", flow.name));
 					return ctx.navigate(open(flow.id));
 				} catch (error) {
@@ -71,20 +69,20 @@ export default async function mount(ctx) {
 	function row(flow) {
 		const trg = flow.trigger || {}, v = flow.published_version, problems = (flow.problems || []).length;
 		const el = h("tr", { dataset: { flowId: flow.id } },
-			h("td", {}, h("a", { href: open(flow.id), class: "flows-name" }, flow.name), div("flows-muted", F("nodes", ((flow.definition || {}).nodes || []).length))),
+			h("td", h("a", { href: open(flow.id), class: "flows-name" }, flow.name), div("flows-muted", F("nodes", (flow.definition?.nodes || []).length))),
 			h("td", { class: "flows-muted" }, trg.type === "keywords" ? F("tKeywords", (trg.keywords || []).join(", ")) : trg.type === "regex" ? F("tRegex", trg.pattern) : F("tDefault")),
-			h("td", {}, v ? chip(F("live", v)) : chip(F("never"), "muted"), " ", problems ? chip(F("problems", problems), "bad") : chip(F("ready"), "muted")),
+			h("td", chip(v ? F("live", v) : T("notLive"), !v && "muted"), " ", chip(problems ? F("problems", problems) : F("ready"), problems ? "bad" : "muted")),
 			h("td", { class: "flows-muted" }, formatDateTime(flow.updated_at, lang())),
 			h("td", { class: "flows-actions" },
 				btn(T("export"), () => exportFlow(flow)),
-				canWrite && btn(F("delete"), () => remove(flow, el), "button-secondary flows-delete", { ...WRITE, dataset: { action: "delete" } })));
+				canWrite && wbtn(F("delete"), () => remove(flow, el), "button-secondary flows-delete", { dataset: { action: "delete" } })));
 		return el;
 	}
 
 	async function remove(flow, el) {
 		if (!(await confirmDialog({ title: F("delTitle", flow.name), message: F("delMsg"), confirm: F("delete"), danger: true }))) return;
 		try {
-			await ctx.busy(api("DELETE", `${base}/${encodeURIComponent(flow.id)}`));
+			await ctx.busy(api("DELETE", `${base}/${enc(flow.id)}`));
 			el.remove();
 			toast(F("deleted", flow.name));
 			if (!list.querySelector("tbody tr")) load();
@@ -109,7 +107,7 @@ export default async function mount(ctx) {
 		}
 		try {
 			const any = await page();
-			if (!ctx.signal.aborted) replace(list, any ? [h("table", { class: "data" }, h("thead", {}, h("tr", {}, F("col").split(",").map((c, i) => h("th", { class: i > 3 && "flows-actions" }, c)))), tbody), footer] : empty(F("empty")));
+			if (!ctx.signal.aborted) replace(list, any ? [h("table", { class: "data" }, h("thead", h("tr", F("col").split(",").map((c, i) => h("th", { class: i > 3 && "flows-actions" }, c)))), tbody), footer] : empty(F("empty")));
 		} catch (error) {
 			if (!ctx.signal.aborted) replace(list, problemBox(error, { onRetry: load }));
 		}

@@ -6,9 +6,9 @@ import { t, lang } from "../lib/i18n.js";
 import { strings, el, btn, heading, toolbar, cursorTable, pill, filterSelect, when, sub, muted } from "./admin-common.js";
 
 strings("jobs", `
-lead|Runs of the scheduler's periodic jobs.|Execuções das tarefas periódicas do agendador.
+lead|The scheduler's periodic jobs.|As tarefas periódicas do agendador.
 job|Job|Tarefa
-scheduled|Scheduled for|Agendada para
+scheduled|Scheduled|Agendada
 started|Started|Início
 finished|Finished|Fim
 duration|Duration|Duração
@@ -46,28 +46,26 @@ export default async function mount(ctx) {
   const auto = h("input", { type: "checkbox", checked: true, name: "auto-refresh" });
 
   const table = cursorTable({
-    className: "jobs-table",
-    caption: t("nav.jobs"),
+    name: "jobs",
     columns: ["job", "status", "scheduled", "started", "duration", "owner", "counts", "error"].map((c) => t(c === "status" ? "admin.status" : `jobs.${c}`)),
     loadPage: async (cursor) => {
       const page = await api("GET", "/api/v1/jobs/runs", { query: { limit: 25, cursor, job, status }, signal: ctx.signal });
       updated.textContent = t("jobs.updated", new Date().toLocaleTimeString(lang()));
       return page;
     },
-    emptyText: t("jobs.empty"),
+    emptyText: "jobs.empty",
     renderRow: (run) => {
-      const { duration_ms: ms, ...counts } = run.counts || {};
-      const end = run.finished_at ? Date.parse(run.finished_at) : Date.now();
+      const { duration_ms: ms, ...rest } = run.counts || {}, counts = Object.entries(rest);
       return h("tr", { dataset: { runId: run.id, job: run.job, status: run.status } },
         h("td", h("b", known(JOBS, run.job)), sub(t("jobs.run", run.id), " · ", t(`jobs.${run.trigger}`)), run.takeover_of && sub(t("jobs.takeover", run.takeover_of))),
         h("td", pill(run.status, known(STATUSES, run.status))),
         el("td.adm-nowrap", when(run.scheduled_for)),
         el("td.adm-nowrap", when(run.started_at), run.finished_at && sub(t("jobs.finished"), " ", when(run.finished_at))),
-        el("td.adm-nowrap.adm-num", duration(Number.isFinite(ms) ? ms : end - Date.parse(run.started_at))),
-        el("td.mono.adm-sub", String(run.owner)),
-        h("td", Object.keys(counts).length ? el("dl.adm-counts", Object.entries(counts).map(([k, v]) =>
+        el("td.adm-nowrap.adm-num", duration(Number.isFinite(ms) ? ms : (Date.parse(run.finished_at) || Date.now()) - Date.parse(run.started_at))),
+        el("td.mono.adm-sub", run.owner),
+        h("td", counts.length ? el("dl.adm-counts", counts.map(([k, v]) =>
           h("div", h("dt", k.replaceAll("_", " ")), h("dd", num(v))))) : muted()),
-        el("td.adm-wrap.adm-error", run.error ? String(run.error) : muted()));
+        el("td.adm-wrap.adm-error", run.error || muted()));
     },
   });
 
@@ -77,8 +75,8 @@ export default async function mount(ctx) {
   ctx.root.append(
     heading(t("nav.jobs"), t("jobs.lead")),
     toolbar(
-      filterSelect("job", t("jobs.job"), JOBS, (j) => t(`jobs.${j}`), job, (v) => { job = v; table.reload(); }),
-      filterSelect("status", t("admin.status"), STATUSES, (s) => t(`jobs.${s}`), status, (v) => { status = v; table.reload(); }),
+      filterSelect("job", t("jobs.job"), JOBS, "jobs.", job, (v) => { job = v; table.reload(); }),
+      filterSelect("status", t("admin.status"), STATUSES, "jobs.", status, (v) => { status = v; table.reload(); }),
       el("span.adm-spacer"), updated,
       el("label.adm-check", auto, t("jobs.auto")),
       btn(t("admin.refresh"), () => table.refresh(false))),

@@ -8,9 +8,8 @@ import { loading, empty, markFieldErrors, problemBox } from "../lib/ui.js";
 import { strings, el, btn, heading, toolbar, sub } from "./admin-common.js";
 
 strings("mx", `
-overview|Platform overview|Visão geral da plataforma
-lead|How {}'s customer service is doing, day by day.|Como está o atendimento de {}, dia a dia.
-overviewLead|Every tenant's figures summed per day.|Os números de todas as organizações somados por dia.
+lead|{}'s customer service, day by day.|O atendimento de {}, dia a dia.
+overviewLead|All tenants, summed per day.|Todas as organizações, somadas por dia.
 range|Range|Período
 days|{} days|{} dias
 custom|Custom|Personalizado
@@ -18,15 +17,15 @@ from|From|De
 to|To|Até
 apply|Apply|Aplicar
 zone|Days in {}|Dias no fuso {}
-ownZones|Days in each tenant's time zone|Dias no fuso de cada organização
+ownZones|Days in each tenant's zone|Dias no fuso de cada organização
 computed|Activity up to {}|Atividade até {}
-notComputed|Not computed yet: the metrics job has not run.|Ainda não calculado: a tarefa de métricas não rodou.
-empty|No activity in this range yet.|Nenhuma atividade neste período ainda.
+notComputed|Not computed yet.|Ainda não calculado.
+empty|No activity in this range.|Nenhuma atividade no período.
 messages_in|Messages in|Mensagens recebidas
 messages_out|Messages out|Mensagens enviadas
 conversations_started|Conversations started|Conversas iniciadas
 conversations_closed|Conversations closed|Conversas encerradas
-handoffs|Handoffs to agents|Transferências para atendentes
+handoffs|Handoffs|Transferências
 followups_sent|Follow-ups sent|Follow-ups enviados
 flows_completed|Flows completed|Fluxos concluídos
 first_response_avg_seconds|Avg. first response|1ª resposta (média)
@@ -36,12 +35,12 @@ active|tenants with activity|organizações com atividade
 active1|tenant with activity|organização com atividade
 messages|Messages|Mensagens
 conversations|Conversations|Conversas
-automation|Follow-ups and flows|Follow-ups e fluxos
-first_response|Time to first response|Tempo até a primeira resposta
-frNote|From a conversation's start to its first reply (bot or agent).|Do início da conversa à primeira resposta (robô ou atendente).
-cards|Totals for the range|Totais do período
-chart|{}, {} to {}. {}. The arrow keys read each day.|{}, de {} a {}. {}. As setas leem cada dia.
-table|Data table|Tabela de dados
+automation|Automation|Automação
+first_response|First response|Primeira resposta
+frNote|From a conversation's start to its first reply.|Do início da conversa à primeira resposta.
+cards|Totals|Totais
+chart|{}, {} to {}. {}. Arrow keys read each day.|{}, de {} a {}. {}. Setas leem cada dia.
+table|Table|Tabela
 day|Day|Dia
 total|Total
 none|no data|sem dados
@@ -62,13 +61,12 @@ function seconds(v) {
 }
 
 /** A chart of days[i][key] for `keys`: bars, or lines for long ranges and for durations (format). */
-function chart(name, days, keys, lines, format) {
-  const fmt = format || ((v) => formatNumber(v, lang())), n = days.length, band = PW / n, bars = !lines && n <= 45;
-  const label = (k) => t(`mx.${k}`), val = (d, k) => d[k] ?? null;
-  const cell = (d, k, none) => (val(d, k) === null ? none : fmt(val(d, k)));
-  const sum = (k) => fmt(days.reduce((a, d) => a + (val(d, k) || 0), 0));
+function chart(name, days, keys, format) {
+  const fmt = format || ((v) => formatNumber(v, lang())), n = days.length, band = PW / n, bars = !format && n <= 45;
+  const label = (k) => t(`mx.${k}`), cell = (d, k, none) => (d[k] == null ? none : fmt(d[k]));
+  const sum = (k) => fmt(days.reduce((a, d) => a + (d[k] || 0), 0));
   // A round axis maximum and step for about four gridlines.
-  const max = Math.max(0, ...days.flatMap((d) => keys.map((k) => val(d, k) || 0)));
+  const max = Math.max(0, ...days.flatMap((d) => keys.map((k) => d[k] || 0)));
   const mag = 10 ** Math.floor(Math.log10(max / 4 || 1)), norm = max / 4 / mag;
   let step = max ? (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag : 1;
   if (!format) step = Math.max(1, Math.round(step));
@@ -89,11 +87,11 @@ function chart(name, days, keys, lines, format) {
     const cls = `mx-s${j}`, gw = Math.min(band * 0.72, 26 * keys.length), bw = gw / keys.length;
     let path = "";
     days.forEach((d, i) => {
-      const v = val(d, k), dataset = { series: k, day: d.day, value: v ?? 0 };
+      const v = d[k], dataset = { series: k, day: d.day, value: v ?? 0 };
       if (bars) {
         const height = Math.max(v > 0 ? 1.5 : 0, B - y(v || 0));
         g.append(s("rect", { class: ["mx-bar", cls], x: cx(i) - gw / 2 + j * bw + 0.5, y: B - height, width: Math.max(1, bw - 1), height, rx: 2, dataset }));
-      } else if (v === null) {
+      } else if (v == null) {
         path += " "; // a gap: the next point starts a new segment
       } else {
         path += `${/\d$/.test(path) ? "L" : "M"}${cx(i)},${y(v)}`;
@@ -122,7 +120,7 @@ function chart(name, days, keys, lines, format) {
   svg.onpointerleave = svg.onblur = () => show(-1);
   svg.onfocus = () => { // start on the last day with data
     let i = n - 1;
-    while (i > 0 && keys.every((k) => !val(days[i], k))) i--;
+    while (i > 0 && keys.every((k) => !days[i][k])) i--;
     show(i);
   };
   svg.onkeydown = (e) => {
@@ -136,7 +134,6 @@ function chart(name, days, keys, lines, format) {
   return el("figure.section.mx-chart", { dataset: { chart: name } }, h("figcaption", h("h3", label(name))),
     el("ul.mx-legend", keys.map((k, j) => h("li", swatch(j, !bars), label(k), " ", format ? null : h("strong", sum(k))))),
     el("div.mx-plot", svg, tip),
-    // The stylesheet hides the chart while this table is open.
     h("details", el("summary.mx-toggle", t("mx.table")), h("div", el("table.data.mx-table", el("caption.visually-hidden", label(name)),
       h("thead", h("tr", h("th", t("mx.day")), cells("th", label))),
       h("tbody", days.map((d) => h("tr", h("td", dayLabel(d.day, { weekday: "short", month: "short", day: "numeric" })), cells("td", (k) => cell(d, k, "–"))))),
@@ -149,13 +146,15 @@ export default async function mount(ctx) {
   let preset = [7, 30, 90].includes(+q.get("days")) ? +q.get("days") : 7;
   let from = q.get("from"), to = q.get("to"), custom = Boolean(from && to);
 
-  const seg = (range, label, onclick) => el("button.mx-seg", { type: "button", dataset: { range }, onclick }, label);
-  const segs = [7, 30, 90].map((n) => seg(n, t("mx.days", n), () => { custom = false; preset = n; sync(); load(); }))
-    .concat(seg("custom", t("mx.custom"), () => { custom = true; sync(); fromInput.focus(); }));
-  const fromInput = h("input", { type: "date", name: "from" }), toInput = h("input", { type: "date", name: "to" });
-  const date = (name, input) => h("div", { dataset: { field: name } }, el("label.mx-date", t(`mx.${name}`), input), el("p.field-error"));
-  const form = el("form.adm-row", { novalidate: true, onsubmit: (e) => { e.preventDefault(); from = fromInput.value; to = toInput.value; load(); } },
-    date("from", fromInput), date("to", toInput), el("button.button.button-secondary.button-small", t("mx.apply")));
+  const segs = [7, 30, 90, "custom"].map((r) => el("button.mx-seg", { type: "button", dataset: { range: r }, onclick: () => {
+    custom = !+r;
+    if (r > 0) preset = r;
+    sync();
+    custom ? fromInput.focus() : load();
+  } }, +r ? t("mx.days", r) : t("mx.custom")));
+  const dates = ["from", "to"].map((name) => h("input", { type: "date", name })), [fromInput, toInput] = dates;
+  const form = el("form.adm-row", { novalidate: true, onsubmit: (e) => { e.preventDefault(); [from, to] = dates.map((i) => i.value); load(); } },
+    dates.map((i) => h("div", { dataset: { field: i.name } }, el("label.mx-date", t(`mx.${i.name}`), i), el("p.field-error"))), el("button.button.button-secondary.button-small", t("mx.apply")));
   const meta = el("p.mx-meta"), content = el("div.mx-content");
 
   function range() {
@@ -202,7 +201,7 @@ export default async function mount(ctx) {
       el("span.mx-meta-range", { dataset: { from: r.from, to: r.to } }, `${day(r.from)} – ${day(r.to)}`),
       overview && el("span.mx-meta-tenants", { dataset: { value: n } }, h("strong", formatNumber(n, l)), " ", t(n === 1 ? "mx.active1" : "mx.active")),
       el("span.mx-meta-zone", { dataset: { timezone: r.timezone || "" } }, r.timezone ? t("mx.zone", r.timezone.replaceAll("_", " ")) : t("mx.ownZones")),
-      el("span.mx-meta-computed", { dataset: { computedThrough: at || "" } }, at ? t("mx.computed", formatDateTime(at, l)) : t("mx.notComputed")));
+      el("span.mx-meta-computed", { dataset: { computedThrough: at || "" } }, t(at ? "mx.computed" : "mx.notComputed", formatDateTime(at, l))));
 
     const card = (key, note) => el("div.section.mx-card", { dataset: { metric: key } }, el("p.mx-label", t(`mx.${key}`)),
       el("p.mx-card-value", { dataset: { value: tot[key] ?? "" } }, note ? seconds(tot[key]) : formatNumber(tot[key], l)), note && sub(note));
@@ -213,14 +212,14 @@ export default async function mount(ctx) {
     }
     content.replaceChildren(cards, el("div.mx-charts", chart("messages", days, COUNTS.slice(0, 2)), chart("conversations", days, COUNTS.slice(2, 5)),
       chart("automation", days, COUNTS.slice(5)),
-      h("div", chart("first_response", days, overview ? [AVG] : ["first_response_median_seconds", AVG], true, seconds), sub(t("mx.frNote")))));
+      h("div", chart("first_response", days, overview ? [AVG] : ["first_response_median_seconds", AVG], seconds), sub(t("mx.frNote")))));
   }
 
   ctx.root.append(
-    heading(overview ? t("mx.overview") : t("nav.metrics"), overview ? t("mx.overviewLead") : t("mx.lead", ctx.tenant?.name ?? ctx.params.tenantId), btn(t("admin.refresh"), () => load())),
+    heading(t(overview ? "nav.overview" : "nav.metrics"), t(overview ? "mx.overviewLead" : "mx.lead", ctx.tenant?.name ?? ctx.params.tenantId), btn(t("admin.refresh"), load)),
     toolbar(el("div.mx-segs", { role: "group", "aria-label": t("mx.range") }, segs), form),
     meta, content);
-  if (overview) ctx.setTitle(t("mx.overview"));
+  if (overview) ctx.setTitle(t("nav.overview"));
   sync();
   await load();
 }

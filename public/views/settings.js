@@ -4,54 +4,52 @@
 import { h } from "../lib/dom.js";
 import { api, ProblemError } from "../lib/api.js";
 import { t } from "../lib/i18n.js";
-import { field, loading, markFieldErrors, problemBox, toast } from "../lib/ui.js";
-import { strings, el, btn, timezoneSelect, showFormError, pill } from "./admin-common.js";
+import { loading, markFieldErrors, problemBox, toast } from "../lib/ui.js";
+import { strings, el, btn, fld, timezoneSelect, showFormError, pill, spin } from "./admin-common.js";
 
 strings("set", `
 lead|How PyTake behaves for {}.|Como o PyTake funciona para {}.
 general|General|Geral
 fu|Follow-ups
-fuLead|Nudges customers who stop answering.|Lembra clientes que param de responder.
+fuLead|Nudge customers who stop answering.|Lembram clientes que param de responder.
 on|Send follow-ups|Enviar follow-ups
-after|Hours before each follow-up|Horas antes de cada follow-up
-afterHint|0.25 to 720, after the customer's last message.|De 0,25 a 720, após a última mensagem do cliente.
-tries|Follow-ups per conversation|Follow-ups por conversa
-triesHint|1 to 10.|De 1 a 10.
+after|Hours between follow-ups|Horas entre follow-ups
+afterHint|0.25–720, from the customer's last message.|0,25–720, desde a última mensagem do cliente.
+tries|Max follow-ups|Máximo de follow-ups
+triesHint|1–10.
 msg|Message|Mensagem
-msgHint|{{customer_name}}: the customer's name; {{attempt}}: the follow-up number. Empty: the default message.|{{customer_name}}: o nome do cliente; {{attempt}}: o número do follow-up. Vazia: a mensagem padrão.
+msgHint|Tokens below: customer name, follow-up number. Empty: default.|Marcadores abaixo: nome do cliente, número do follow-up. Vazia: padrão.
 quiet|Quiet hours|Horário de silêncio
-quietHint|No follow-up in this window ({}); it may cross midnight. Both empty: any hour.|Nenhum follow-up nesta janela ({}); pode cruzar a meia-noite. Ambos vazios: qualquer hora.
+quietHint|None in this window ({}); may cross midnight. Empty: any hour.|Nenhum nesta janela ({}); pode cruzar a meia-noite. Vazia: qualquer hora.
 from|From|Das
 to|To|Às
 never|, never from {} to {}|, nunca entre {} e {}
-tpl|WhatsApp template (after 24 hours)|Modelo do WhatsApp (após 24 horas)
-tplHint|Needed 24 hours after the customer's last message. Empty name: no template.|Exigido 24 horas após a última mensagem do cliente. Nome vazio: sem modelo.
+tpl|WhatsApp template (after 24 h)|Modelo do WhatsApp (após 24 h)
+tplHint|Required 24 h after the customer's last message.|Exigido 24 h após a última mensagem do cliente.
 tplName|Template name|Nome do modelo
-tplLang|Language|Idioma
 tplComp|Components (JSON, optional)|Componentes (JSON, opcional)
-tplBad|Components must be a JSON array or object.|Os componentes devem ser um array ou objeto JSON.
-off|Follow-ups are off.|Os follow-ups estão desligados.
+tplBad|Expected a JSON array or object.|Esperado um array ou objeto JSON.
+off|Follow-ups off.|Follow-ups desligados.
 summary|Follow-ups: up to {}, {} h apart{}.|Follow-ups: até {}, a cada {} h{}.
 ai|AI replies|Respostas com IA
-aiLead|The OpenAI-compatible API of the “AI reply” step.|A API compatível com OpenAI da etapa “Resposta com IA”.
+aiLead|OpenAI-compatible API for the “AI reply” step.|API compatível com OpenAI da etapa “Resposta com IA”.
 url|Base URL|URL base
 model|Model|Modelo
 key|API key|Chave da API
 prompt|System prompt|Prompt de sistema
-stored|Stored: {}. Type to replace it.|Guardado: {}. Digite para substituir.
+stored|Stored: {}. Type to replace.|Guardado: {}. Digite para trocar.
 none|Nothing stored.|Nada guardado.
 clear|Remove it|Remover
 bot|Conversation|Conversa
-debounce|Wait for typing to stop (ms)|Esperar a digitação parar (ms)
-debounceHint|0 to 60000: quick messages get one answer.|De 0 a 60000: mensagens seguidas têm uma resposta.
+debounce|Typing pause (ms)|Pausa de digitação (ms)
+debounceHint|0–60000; a burst gets one answer.|0–60000; uma rajada tem uma resposta.
 hooks|Outgoing webhooks|Webhooks de saída
-hooksLead|Signs the “Notify webhook” step's requests.|Assina as requisições da etapa “Notificar webhook”.
+hooksLead|Signs the “Notify webhook” step.|Assina a etapa “Notificar webhook”.
 secret|Signing secret|Segredo de assinatura
-secretHint|16 to 256 characters.|De 16 a 256 caracteres.
+secretHint|16–256 characters.|16–256 caracteres.
 other|Other settings|Outras configurações
-otherText|Kept as they are:|Mantidas como estão:
-save|Save settings|Salvar configurações
-discard|Discard changes|Descartar alterações
+otherText|Kept as is:|Mantidas:
+discard|Discard|Descartar
 dirty|● Unsaved changes|● Alterações não salvas
 same|Nothing to save.|Nada para salvar.
 saved|Settings saved.|Configurações salvas.
@@ -116,11 +114,8 @@ export default async function mount(ctx) {
   }
 
   function render(draft) {
-    const cfg = obj(tenant.tools_config);
     const val = (name) => { const x = draft ? draft[name] : get(tenant, name); return x && typeof x === "object" ? JSON.stringify(x, null, 2) : x ?? ""; };
-    // data-kind: how PARSE reads the input when saving.
     const inp = (name, kind, attrs, tag = "input") => h(tag, { name, value: val(name), dataset: { kind }, ...attrs });
-    const fld = (label, name, input, hint) => field({ label: t(label), name, input, hint: hint && t(hint) });
     const text = (label, name, kind, attrs, hint) => fld(label, name, inp(name, kind, attrs), hint);
     const grid = (...c) => el("div.grid-form", c);
     const check = (name, checked, label) => el("label.adm-check", h("input", { type: "checkbox", name, checked }), label);
@@ -129,20 +124,20 @@ export default async function mount(ctx) {
       const stored = get(tenant, name), input = inp(name, "secret", { type: "password", value: "", autocomplete: "new-password" });
       const clear = typeof stored === "string" && check(`${name}.clear`, draft?.[`${name}.clear`], t("set.clear"));
       if (clear) clear.onchange = (e) => { input.disabled = e.target.checked || !write; };
-      return h("div", fld(label, name, input, hint), el("p.adm-sub", { dataset: { secretStatus: id } }, clear ? t("set.stored", stored) : t("set.none")), clear);
+      return h("div", fld(label, name, input, hint), el("p.adm-sub", { dataset: { secretStatus: id } }, t(clear ? "set.stored" : "set.none", stored)), clear);
     };
     // A fieldset that shows one error for a group of inputs (quiet hours, template).
     const group = (name, legend, ...c) => el("fieldset.field.adm-fieldset", { dataset: { field: F + name } }, legend && h("legend", legend), c, el("p.field-error"));
 
     const tz = timezoneSelect(val("timezone"));
-    const msg = inp(`${F}message`, "raw", { rows: "3", placeholder: "Hi {{customer_name}}, are you still there? Just reply to this message and we'll carry on." }, "textarea");
+    const msg = inp(`${F}message`, "raw", { rows: "3", placeholder: "Hi {{customer_name}}, still there?" }, "textarea");
     const summary = el("p.adm-policy", { "aria-live": "polite" });
     const followup = section("set.fu", "set.fuLead",
       el("div.field.adm-strong", { dataset: { field: `${F}enabled` } }, check(`${F}enabled`, val(`${F}enabled`) === true, t("set.on")), el("p.field-error")),
       summary,
       grid(text("set.after", `${F}after_hours`, "num", { type: "number", step: "0.25", placeholder: "24" }, "set.afterHint"),
         text("set.tries", `${F}max_attempts`, "num", { type: "number", placeholder: "1" }, "set.triesHint"),
-        group("quiet_hours", t("set.quiet"), el("div.adm-row", ...["start", "end"].map((k, i) => h("label", t(i ? "set.to" : "set.from"), inp(`${F}quiet_hours.${k}`, "trim", { type: "time" })))),
+        group("quiet_hours", t("set.quiet"), el("div.adm-row", ["start", "end"].map((k, i) => h("label", t(i ? "set.to" : "set.from"), inp(`${F}quiet_hours.${k}`, "trim", { type: "time" })))),
           el("p.field-hint", t("set.quietHint", tz.value.replaceAll("_", " "))))),
       el("div.adm-gap", fld("set.msg", `${F}message`, msg, "set.msgHint"),
         el("div.adm-row.adm-gap", ["{{customer_name}}", "{{attempt}}"].map((tok) => btn(tok, () => {
@@ -150,19 +145,19 @@ export default async function mount(ctx) {
           msg.focus();
           msg.dispatchEvent(new Event("input", { bubbles: true }));
         }, "button-secondary button-small mono")))),
-      el("details.adm-gap", { open: Boolean(val(`${F}template.name`) || val(`${F}template.components`)) }, h("summary", t("set.tpl")),
+      el("details.adm-gap", { open: !!(val(`${F}template.name`) || val(`${F}template.components`)) }, h("summary", t("set.tpl")),
         group("template", null, el("p.field-hint", t("set.tplHint")),
-          grid(text("set.tplName", `${F}template.name`, "trim", { class: "mono" }), text("set.tplLang", `${F}template.language`, "trim", { class: "mono", placeholder: "pt_BR" })),
+          grid(text("set.tplName", `${F}template.name`, "trim", { class: "mono" }), text("language", `${F}template.language`, "trim", { class: "mono", placeholder: "pt_BR" })),
           fld("set.tplComp", `${F}template.components`, inp(`${F}template.components`, "json", { rows: "4", class: "mono", placeholder: '[{"type": "body", "parameters": […]}]' }, "textarea")))));
 
-    const others = Object.keys(cfg).filter((k) => !["followup", "ai", "debounce_ms", "webhooks"].includes(k)).sort();
+    const others = Object.keys(obj(tenant.tools_config)).filter((k) => !["followup", "ai", "debounce_ms", "webhooks"].includes(k)).sort();
     const state = el("span.adm-dirty", { "aria-live": "polite" });
-    const save = el("button.button.button-primary", { "data-write": "", dataset: { action: "save-settings" } }, t("set.save"));
+    const save = el("button.button.button-primary", { "data-write": "", dataset: { action: "save-settings" } }, t("admin.save"));
     const discard = btn(t("set.discard"), () => { dirty = false; render(); }, "button-secondary");
     const slot = h("div");
     form = el("form.adm-settings-form", { novalidate: true }, write ? null : el("p.adm-readonly", t("admin.readOnly")), slot,
       section("set.general", null, grid(text("admin.name", "name"), fld("admin.timezone", "timezone", tz, "admin.tzHint"),
-        el("div.field", h("label", t("admin.slug")), el("span.mono.adm-slug", String(tenant.slug))))),
+        el("div.field", h("label", t("admin.slug")), el("span.mono.adm-slug", tenant.slug)))),
       followup,
       section("set.ai", "set.aiLead",
         grid(text("set.url", `${C}ai.base_url`, "trim", { type: "url", placeholder: "https://api.openai.com/v1" }), text("set.model", `${C}ai.model`, "trim", { placeholder: "gpt-4o-mini" }),
@@ -175,7 +170,7 @@ export default async function mount(ctx) {
       write && el("div.adm-savebar", state, discard, save));
 
     const update = () => {
-      const v = read(), [qs, qe] = [v[`${F}quiet_hours.start`], v[`${F}quiet_hours.end`]];
+      const v = read(), qs = v[`${F}quiet_hours.start`], qe = v[`${F}quiet_hours.end`];
       discard.hidden = !dirty;
       state.textContent = dirty ? t("set.dirty") : "";
       summary.textContent = v[`${F}enabled`] ? t("set.summary", +v[`${F}max_attempts`] || 1, v[`${F}after_hours`] || 24, qs && qe ? t("set.never", qs, qe) : "") : t("set.off");
@@ -191,8 +186,7 @@ export default async function mount(ctx) {
       slot.replaceChildren();
       const v = read(), patch = {};
       try {
-        if (v.name.trim() !== tenant.name) patch.name = v.name.trim();
-        if (v.timezone !== tenant.timezone) patch.timezone = v.timezone;
+        for (const k of ["name", "timezone"]) if (v[k].trim() !== tenant[k]) patch[k] = v[k].trim();
         const next = build(v);
         if (canon(next) !== canon(tenant.tools_config)) patch.tools_config = next;
       } catch (error) {
@@ -204,8 +198,7 @@ export default async function mount(ctx) {
         dirty = false;
         return update();
       }
-      save.disabled = true;
-      save.setAttribute("aria-busy", "true");
+      spin(save, true);
       try {
         tenant = await ctx.busy(api("PATCH", `/api/v1/tenants/${tid}`, { body: patch }));
         toast(t("set.saved"));
@@ -213,12 +206,11 @@ export default async function mount(ctx) {
         render();
         if (patch.name || patch.timezone) await ctx.refreshTenants();
       } catch (error) {
-        save.disabled = false;
-        save.removeAttribute("aria-busy");
+        spin(save, false);
         showFormError(form, slot, error);
       }
     };
-    header.replaceChildren(el("div.adm-heading", el("div.adm-row", h("h1", t("nav.settings")), pill(tenant.status, t(`admin.${tenant.status}`))),
+    header.replaceChildren(el("div.adm-heading", el("div.adm-row", h("h1", t("nav.settings")), pill(tenant.status)),
       el("p.adm-lead", t("set.lead", tenant.name))));
     body.replaceChildren(form);
   }
