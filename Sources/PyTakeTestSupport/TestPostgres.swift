@@ -104,3 +104,39 @@ private func stopTestCluster() {
     try? FileManager.default.removeItem(atPath: cluster.clusterDirectory)
     try? FileManager.default.removeItem(atPath: cluster.passwordFile)
 }
+
+/// The suites that drive outside processes across the whole product (a browser, a fuzzer, a
+/// restarted PostgreSQL) each load the machine on their own; they take turns instead of running
+/// at once beside every other suite, which on a small CI machine only makes all of them slower.
+public enum HeavyTests {
+    actor Gate {
+        private var busy = false
+        private var waiters: [CheckedContinuation<Void, Never>] = []
+
+        func acquire() async {
+            if !busy {
+                busy = true
+                return
+            }
+            await withCheckedContinuation { waiters.append($0) }
+        }
+
+        func release() {
+            if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+        }
+    }
+
+    static let gate = Gate()
+
+    public static func oneAtATime<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        await gate.acquire()
+        do {
+            let result = try await body()
+            await gate.release()
+            return result
+        } catch {
+            await gate.release()
+            throw error
+        }
+    }
+}

@@ -22,15 +22,17 @@ import Testing
 
     @Test(.enabled(if: enabled, "PYTAKE_SKIP_BROWSER_TESTS=1"), .timeLimit(.minutes(15)))
     func webAdminInChromium() async throws {
-        let database = try await TestPostgres.shared.makeDatabase()
-        let script = TestPostgres.packageRoot + "/Tests/browser/run.py"
-        let environment = ["PYTAKE_BROWSER_DATABASE_URL": database.string, "PYTAKE_BIN_DIR": Self.binDirectory]
-        let (status, output) = try await NIOThreadPool.singleton.runIfActive {
-            try Subprocess.run(["python3", script], environment: environment)
+        try await HeavyTests.oneAtATime {
+            let database = try await TestPostgres.shared.makeDatabase()
+            let script = TestPostgres.packageRoot + "/Tests/browser/run.py"
+            let environment = ["PYTAKE_BROWSER_DATABASE_URL": database.string, "PYTAKE_BIN_DIR": Self.binDirectory]
+            let (status, output) = try await NIOThreadPool.singleton.runIfActive {
+                try Subprocess.run(["python3", script], environment: environment)
+            }
+            try await TestPostgres.shared.dropDatabase(database)
+            // The figures (BENCH lines) and the test list are worth seeing in the log either way.
+            print(output.split(separator: "\n").filter { $0.hasPrefix("BENCH") || $0.contains(" ... ") }.joined(separator: "\n"))
+            #expect(status == 0, "browser tests failed:\n\(output)")
         }
-        try await TestPostgres.shared.dropDatabase(database)
-        // The figures (BENCH lines) and the test list are worth seeing in the log either way.
-        print(output.split(separator: "\n").filter { $0.hasPrefix("BENCH") || $0.contains(" ... ") }.joined(separator: "\n"))
-        #expect(status == 0, "browser tests failed:\n\(output)")
     }
 }

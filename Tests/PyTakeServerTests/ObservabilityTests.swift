@@ -64,7 +64,8 @@ import Testing
     }
 
     @Test func perAddressLimitAnswers429WithHeadersButSparesTheWebhook() async throws {
-        try await TestApp.run(.live, overrides: ["RATE_LIMIT_IP_PER_MINUTE": "60", "RATE_LIMIT_IP_BURST": "3"]) { _, client in
+        // One token a minute: nothing refills while the test runs, however slow the machine.
+        try await TestApp.run(.live, overrides: ["RATE_LIMIT_IP_PER_MINUTE": "1", "RATE_LIMIT_IP_BURST": "3"]) { _, client in
             var statuses: [HTTPResponse.Status] = []
             var last: APIResponse?
             for _ in 0..<4 {
@@ -75,7 +76,7 @@ import Testing
             #expect(statuses == [.unauthorized, .unauthorized, .unauthorized, .tooManyRequests])
             let refused = try #require(last)
             #expect(refused.code == "rate_limited")
-            #expect(refused.headers[.retryAfter] == "1")
+            #expect((1...60).contains(Int(refused.headers[.retryAfter] ?? "") ?? 0))
             #expect(refused.headers[HTTPField.Name("RateLimit-Limit")!] == "3")
             #expect(refused.headers[HTTPField.Name("RateLimit-Remaining")!] == "0")
             #expect(Int(refused.headers[HTTPField.Name("RateLimit-Reset")!] ?? "") ?? 0 >= 3)
@@ -84,11 +85,7 @@ import Testing
                 #expect(try await client.call(.post, "/meta/webhook", json: "{}").status != .tooManyRequests)
                 #expect(try await client.call(.get, "/healthz").status == .ok)
             }
-            // After a second (60 per minute) one more request goes through.
-            try await Task.sleep(for: .milliseconds(1100))
-            let again = try await client.call(.get, "/api/v1/me")
-            #expect(again.status == .unauthorized)
-            #expect(again.headers[HTTPField.Name("RateLimit-Limit")!] == "3", "answers carry the quota too")
+            // Refilling is `tokenBucketsRefillAndForgetIdleKeys`'s, on a clock the test controls.
         }
     }
 
@@ -115,7 +112,7 @@ import Testing
         #expect(clientAddress(peer: "198.51.100.1", forwardedFor: ["203.0.113.7"], trustedProxies: trusted) == "198.51.100.1")
         #expect(clientAddress(peer: "10.0.0.2", forwardedFor: [], trustedProxies: trusted) == "10.0.0.2")
 
-        try await TestApp.run(.live, overrides: ["RATE_LIMIT_IP_PER_MINUTE": "60", "RATE_LIMIT_IP_BURST": "1", "TRUSTED_PROXIES": "127.0.0.1"]) { _, client in
+        try await TestApp.run(.live, overrides: ["RATE_LIMIT_IP_PER_MINUTE": "1", "RATE_LIMIT_IP_BURST": "1", "TRUSTED_PROXIES": "127.0.0.1"]) { _, client in
             let forwarded = HTTPField.Name("X-Forwarded-For")!
             let first = try await client.call(.get, "/api/v1/me", headers: [forwarded: "203.0.113.7"])
             let second = try await client.call(.get, "/api/v1/me", headers: [forwarded: "203.0.113.7"])
