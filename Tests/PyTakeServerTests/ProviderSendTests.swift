@@ -190,7 +190,9 @@ import Testing
     }
 
     @Test func breakerOpensAfterRepeatedFailuresAndRecovers() async throws {
-        try await Self.withFake(["PROVIDER_RETRY_ATTEMPTS": "1"]) { fake, app, client, f in
+        // A cool-down long enough that the breaker is still open when it is read back, however
+        // loaded the machine is.
+        try await Self.withFake(["PROVIDER_RETRY_ATTEMPTS": "1", "PROVIDER_BREAKER_COOLDOWN_SECONDS": "4"]) { fake, app, client, f in
             let id = try await Self.meta(client, f)
             fake.setDefault(Self.messagesPath, .json(503, #"{"error":{"message":"Service temporarily unavailable","code":2}}"#))
             for _ in 1...3 {
@@ -207,7 +209,7 @@ import Testing
             #expect(breaker?["retry_at"] as? String != nil)
 
             // After the cool-down one trial goes through; success closes the breaker.
-            try await Task.sleep(for: .milliseconds(1100))
+            try await Task.sleep(for: .milliseconds(4100))
             fake.setDefault(Self.messagesPath, .json(200, Self.metaOK))
             let recovered = try await Self.testMessage(client, f, id)
             #expect(recovered.status == .ok, "\(recovered.text)")
