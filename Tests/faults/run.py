@@ -109,6 +109,14 @@ class Env:
 
 
 def setUpModule():
+    try:
+        start()
+    except BaseException:
+        tearDownModule()  # unittest skips it when setUpModule fails: stop what did start
+        raise
+
+
+def start():
     Env.cluster = Cluster().init()
     subprocess.run(["psql", "-qAt", Env.cluster.url, "-c", "CREATE DATABASE faults"], check=True, capture_output=True)
     database = Env.cluster.url.rsplit("/", 1)[0] + "/faults"
