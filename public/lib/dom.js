@@ -38,29 +38,18 @@ function append(el, children) {
   }
 }
 
-/** Creates an HTML element: h("button", {class: "button", onclick: fn}, "Save"). */
-export function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  if (attrs && (attrs instanceof Node || Array.isArray(attrs) || typeof attrs !== "object")) {
-    children.unshift(attrs);
-  } else {
-    apply(el, attrs);
-  }
+function build(el, attrs, children) {
+  if (attrs && (attrs instanceof Node || Array.isArray(attrs) || typeof attrs !== "object")) children.unshift(attrs);
+  else apply(el, attrs);
   append(el, children);
   return el;
 }
 
+/** Creates an HTML element: h("button", {class: "button", onclick: fn}, "Save"). */
+export const h = (tag, attrs, ...children) => build(document.createElement(tag), attrs, children);
+
 /** Creates an SVG element: s("rect", {x: 0, y: 0, width: 10, height: 10}). */
-export function s(tag, attrs, ...children) {
-  const el = document.createElementNS(SVG_NS, tag);
-  if (attrs && (attrs instanceof Node || Array.isArray(attrs) || typeof attrs !== "object")) {
-    children.unshift(attrs);
-  } else {
-    apply(el, attrs);
-  }
-  append(el, children);
-  return el;
-}
+export const s = (tag, attrs, ...children) => build(document.createElementNS(SVG_NS, tag), attrs, children);
 
 /** Replaces an element's children. */
 export function replace(el, ...children) {
