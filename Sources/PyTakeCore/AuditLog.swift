@@ -51,14 +51,14 @@ public enum AuditLog {
 
     /// A tenant's log, newest first (tenant_admin and platform_admin).
     public static func list(
-        client: PostgresClient, logger: Logger, identity: Identity, tenantId: UUID, page: PageRequest
+        client: DB, logger: Logger, identity: Identity, tenantId: UUID, page: PageRequest
     ) async throws -> Page<AuditEntry> {
         try Access.require(identity, .administer, tenant: tenantId)
         let before = try Cursor.decodeID(page.cursor)
         guard try await TenantStore.exists(client: client, logger: logger, id: tenantId) else {
             throw AppError.notFound("Tenant")
         }
-        let rows = try await client.query("""
+        let rows = try await client.tenant(tenantId).query("""
             SELECT id, tenant_id, actor_id, actor_email, action, target_type, target_id, request_id, details::text, created_at
             FROM audit_logs
             WHERE tenant_id = \(tenantId) AND (\(before)::int8 IS NULL OR id < \(before))

@@ -10,13 +10,13 @@ public struct TokenPair: Sendable {
 
 /// Sign-in, refresh-token rotation with reuse detection, sign-out.
 public struct AuthService: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let hasher: PasswordHasher
     public let tokens: TokenService
     let throttle: LoginThrottle
 
-    public init(db: PostgresClient, logger: Logger, hasher: PasswordHasher, tokens: TokenService, throttle: LoginThrottle) {
+    public init(db: DB, logger: Logger, hasher: PasswordHasher, tokens: TokenService, throttle: LoginThrottle) {
         self.db = db
         self.logger = logger
         self.hasher = hasher
@@ -65,7 +65,7 @@ public struct AuthService: Sendable {
 
     /// A new sign-in session (refresh-token family) for an already authenticated user.
     public func startSession(for identity: Identity, requestId: String?) async throws -> TokenPair {
-        try await db.withConnection { connection in
+        try await db.scoped(Self.scope(of: identity)).transaction(logger: logger) { connection in
             try await issue(connection, identity: identity, familyId: UUID(), action: "auth.login", requestId: requestId)
         }
     }
@@ -79,7 +79,8 @@ public struct AuthService: Sendable {
         else { throw Self.invalidRefresh }
 
         enum Outcome: Sendable { case issued(TokenPair), reused, invalid, inactive }
-        let outcome: Outcome = try await db.transaction(logger: logger) { tx in
+        // The token names no tenant; its user (and so its tenant) is read inside.
+        let outcome: Outcome = try await db.platform(.authentication).transaction(logger: logger) { tx in
             // Serialises every rotation and revocation of this family (see revokeFamily).
             try await Self.lockFamily(tx, familyId, logger: logger)
             let rows = try await tx.query("""
@@ -114,7 +115,7 @@ public struct AuthService: Sendable {
 
     /// Revokes the given refresh token's family, or all of the user's sessions when none is given.
     public func logout(identity: Identity, refreshToken: String?, requestId: String?) async throws {
-        try await db.transaction(logger: logger) { tx in
+        try await db.scoped(Self.scope(of: identity)).transaction(logger: logger) { tx in
             if let refreshToken {
                 guard let claims = await tokens.verifyRefresh(refreshToken),
                       claims.sub.value == identity.userId.uuidString.lowercased(),
@@ -134,7 +135,7 @@ public struct AuthService: Sendable {
     /// Under the family's lock, so a rotation in flight either finishes first (and its new token is
     /// revoked here) or starts after (and finds its token revoked).
     private func revokeFamily(_ familyId: UUID) async throws {
-        try await db.transaction(logger: logger) { tx in
+        try await db.unscoped.transaction(logger: logger) { tx in
             try await Self.lockFamily(tx, familyId, logger: logger)
             try await tx.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = \(familyId) AND revoked_at IS NULL", logger: logger)
         }
@@ -171,8 +172,14 @@ public struct AuthService: Sendable {
 
     private static let accountColumns = "u.id, u.email, u.role, u.tenant_id, u.password_hash, c.status"
 
+    /// The audit rows of a session belong to its user's tenant (none for a platform admin).
+    static func scope(of identity: Identity) -> DataScope {
+        identity.tenantId.map { .tenant($0) } ?? .platform(.authentication)
+    }
+
     private func fetchAccount(email: String) async throws -> Account? {
-        let rows = try await db.query("""
+        // Sign-in knows only the address: which tenant the user belongs to is what it finds out.
+        let rows = try await db.platform(.authentication).query("""
             SELECT \(unescaped: Self.accountColumns) FROM users u LEFT JOIN clients c ON c.id = u.tenant_id
             WHERE lower(u.email) = \(email)
             """, logger: logger)
@@ -187,7 +194,7 @@ public struct AuthService: Sendable {
         return try await decodeAccount(rows)
     }
 
-    private func decodeAccount(_ rows: PostgresRowSequence) async throws -> Account? {
+    private func decodeAccount(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws -> Account? {
         for try await (id, email, role, tenantId, hash, status) in rows.decode((UUID, String, String, UUID?, String, String?).self) {
             guard let role = Role(rawValue: role) else { return nil }
             return Account(identity: Identity(userId: id, email: email, role: role, tenantId: tenantId), passwordHash: hash, tenantStatus: status)

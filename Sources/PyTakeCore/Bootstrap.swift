@@ -36,6 +36,33 @@ public enum Bootstrap {
         return secret
     }
 
+    /// The role the embedded mode's server and scheduler log in as: a member of `pytake_app`, so
+    /// row-level security applies to it (the cluster's superuser only migrates and bootstraps).
+    public static let embeddedAppRole = "pytake_server"
+
+    /// The URL the server and scheduler use: `DATABASE_URL` as given, or (embedded mode) the
+    /// cluster's application role, created on first use with a password kept in the data directory.
+    /// Needs the schema migrated (migration 0007 creates `pytake_app`).
+    public static func applicationDatabaseURL(settings: Settings, ownerURL: DatabaseURL, logger: Logger) async throws -> DatabaseURL {
+        guard settings.databaseURL == nil else { return ownerURL }
+        let password = try generatedSecret(settings, file: "app-db-password") { randomToken(bytes: 24) }
+        guard password.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw ConfigurationError("\(settings.dataDirectory)/app-db-password holds characters other than letters, digits, - and _")
+        }
+        try await Database.withClient(url: ownerURL, poolSize: 1, logger: logger) { admin in
+            let role = embeddedAppRole
+            let exists = try await admin.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger).collect()
+            // Role statements take no parameters; the password is checked above to be a plain token.
+            let verb = exists.isEmpty ? "CREATE" : "ALTER"
+            try await admin.query(PostgresQuery(unsafeSQL: "\(verb) ROLE \(role) LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '\(password)'"), logger: logger)
+            try await admin.query(PostgresQuery(unsafeSQL: "GRANT \(DatabaseRole.appRole) TO \(role)"), logger: logger)
+        }
+        var url = ownerURL
+        url.username = embeddedAppRole
+        url.password = password
+        return url
+    }
+
     /// Creates `url.database` on its server when missing (embedded mode connects as a superuser).
     public static func ensureDatabaseExists(_ url: DatabaseURL, logger: Logger) async throws {
         try await Database.withClient(url: url.with(database: "postgres"), poolSize: 1, logger: logger) { admin in
@@ -49,8 +76,8 @@ public enum Bootstrap {
 
     /// On a database with no platform admin, creates `admin@pytake.local` with a generated password
     /// and returns the password (to be shown once); nil when an admin already exists.
-    public static func ensurePlatformAdmin(users: UserService, db: PostgresClient, logger: Logger) async throws -> (email: String, password: String)? {
-        let rows = try await db.query("SELECT 1 FROM users WHERE role = 'platform_admin' LIMIT 1", logger: logger)
+    public static func ensurePlatformAdmin(users: UserService, db: DB, logger: Logger) async throws -> (email: String, password: String)? {
+        let rows = try await db.platform(.maintenance).query("SELECT 1 FROM users WHERE role = 'platform_admin' LIMIT 1", logger: logger)
         if try await rows.decode(Int.self).first(where: { _ in true }) != nil { return nil }
         let email = "admin@pytake.local"
         let password = randomToken(bytes: 15)

@@ -17,11 +17,11 @@ public struct LoginThrottle: Sendable {
         }
     }
 
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     public let policy: Policy
 
-    public init(db: PostgresClient, logger: Logger, policy: Policy) {
+    public init(db: DB, logger: Logger, policy: Policy) {
         self.db = db
         self.logger = logger
         self.policy = policy
@@ -35,7 +35,7 @@ public struct LoginThrottle: Sendable {
     /// when either counter is over its limit, else nil. A successful sign-in calls `release`.
     public func reserve(email: String, ip: String) async throws -> Int? {
         let window = policy.windowSeconds
-        let rows = try await db.query("""
+        let rows = try await db.unscoped.query("""
             INSERT INTO login_throttle AS t (key, failures, window_start)
             VALUES (\(Self.accountKey(email)), 1, now()), (\(Self.ipKey(ip)), 1, now())
             ON CONFLICT (key) DO UPDATE SET
@@ -55,7 +55,7 @@ public struct LoginThrottle: Sendable {
     /// A successful sign-in: the account's counter starts over and the address gets back the
     /// attempt `reserve` counted, so only failures add up.
     public func release(email: String, ip: String) async throws {
-        try await db.query("""
+        try await db.unscoped.query("""
             WITH cleared AS (DELETE FROM login_throttle WHERE key = \(Self.accountKey(email)))
             UPDATE login_throttle SET failures = greatest(failures - 1, 0) WHERE key = \(Self.ipKey(ip))
             """, logger: logger)

@@ -102,6 +102,9 @@ public struct Migrator: Sendable {
                     let started = ContinuousClock.now
                     do {
                         try await connection.withTransaction(logger: logger) { tx in
+                            // A migration that moves data sees every tenant's rows, also when run
+                            // by an owner role that row-level security applies to.
+                            try await ScopedDB.apply(.platform(.maintenance), on: tx, logger: logger)
                             for statement in SQLScript.statements(in: migration.sql) {
                                 try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                             }
@@ -119,7 +122,27 @@ public struct Migrator: Sendable {
                     ])
                     done.append(migration.name)
                 }
+                try await grantApplicationRole(connection, logger: logger)
                 return done
+            }
+        }
+    }
+
+    /// Gives the application's group role what it needs on every table, including tables a newer
+    /// migration added: rows (under row-level security), sequences, and only reading the record
+    /// of migrations. Nothing when the role does not exist (a schema older than 0007).
+    private func grantApplicationRole(_ connection: PostgresConnection, logger: Logger) async throws {
+        let role = DatabaseRole.appRole
+        let exists = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger).collect()
+        guard !exists.isEmpty else { return }
+        try await connection.withTransaction(logger: logger) { tx in
+            for statement in [
+                "GRANT USAGE ON SCHEMA public TO \(role)",
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(role)",
+                "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO \(role)",
+                "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM \(role)",
+            ] {
+                try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
         }
     }

@@ -8,12 +8,12 @@ import Synchronization
 /// instead of when the token expires. A session is alive while its refresh-token family has an
 /// unrevoked, unexpired token. Positive answers are remembered for `recheckInterval` (0: always ask).
 public final class SessionRegistry: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let recheckInterval: TimeInterval
     private let alive: Mutex<[UUID: Date]> = Mutex([:])
 
-    public init(db: PostgresClient, logger: Logger, recheckInterval: TimeInterval) {
+    public init(db: DB, logger: Logger, recheckInterval: TimeInterval) {
         self.db = db
         self.logger = logger
         self.recheckInterval = recheckInterval
@@ -24,7 +24,7 @@ public final class SessionRegistry: Sendable {
         if recheckInterval > 0, let checked = alive.withLock({ $0[sessionId] }), now.timeIntervalSince(checked) < recheckInterval {
             return true
         }
-        let rows = try await db.query("""
+        let rows = try await db.unscoped.query("""
             SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = \(sessionId) AND revoked_at IS NULL AND expires_at > now())
             """, logger: logger)
         let active = try await rows.decode(Bool.self).first(where: { _ in true }) ?? false

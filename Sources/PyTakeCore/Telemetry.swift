@@ -98,6 +98,14 @@ public enum Telemetry {
                            labels: [("provider", provider)])
     }
 
+    // MARK: Database
+
+    /// A transaction on the platform path of row-level security (every tenant's rows), by reason.
+    static func platformTransaction(_ reason: String) {
+        registry.makeCounter(descriptor: descriptor("db_platform_transactions", "total", "Transactions that saw every tenant's rows (row-level security's platform path), by reason."),
+                             labels: [("reason", reason)]).increment()
+    }
+
     // MARK: Jobs
 
     public static func jobRun(job: String, status: String, duration: Duration) {

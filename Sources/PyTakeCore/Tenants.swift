@@ -174,14 +174,14 @@ enum TenantRules {
 }
 
 public struct TenantService: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     /// The legacy `clients.token` is stored sealed, bound to its tenant.
     let secrets: SecretBox
     /// Legacy credentials and tenant status feed credential resolution: changes are announced.
     let cache: CredentialCache?
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, cache: CredentialCache? = nil) {
+    public init(db: DB, logger: Logger, secrets: SecretBox, cache: CredentialCache? = nil) {
         self.db = db
         self.logger = logger
         self.secrets = secrets
@@ -204,7 +204,7 @@ public struct TenantService: Sendable {
             let id = UUID()
             let sealedToken = try input.token.map { try secrets.seal($0, context: Self.tokenContext(id)) }
             let toolsConfig = try input.toolsConfigJSON.map { try sealToolsSecrets($0, tenant: id).json }
-            return try await db.transaction(logger: logger) { tx in
+            return try await db.tenant(id).transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     INSERT INTO clients (id, name, slug, timezone, status, tools_config, api_url, token, whatsapp_provider)
                     VALUES (\(id), \(input.name), \(input.slug), \(input.timezone ?? "UTC"), \((input.status ?? .active).rawValue),
@@ -239,7 +239,8 @@ public struct TenantService: Sendable {
         let onlyTenant = identity.isPlatformAdmin ? nil : identity.tenantId
         let pattern = query.search.map { "%" + $0.replacingOccurrences(of: "\\", with: "\\\\")
             .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%" }
-        let rows = try await db.query("""
+        let scope: DataScope = identity.isPlatformAdmin ? .platform(.tenantAdministration) : onlyTenant.map { .tenant($0) } ?? .none
+        let rows = try await db.scoped(scope).query("""
             SELECT \(unescaped: Self.columns) FROM clients
             WHERE (\(onlyTenant)::uuid IS NULL OR id = \(onlyTenant))
               AND (\(query.status?.rawValue)::text IS NULL AND status <> 'deleted' OR status = \(query.status?.rawValue))
@@ -270,7 +271,7 @@ public struct TenantService: Sendable {
         let toolsConfig = try patch.toolsConfigJSON.map { try sealToolsSecrets($0, tenant: id) }
         let keep = toolsConfig?.keep ?? []
         do {
-            let updated = try await db.transaction(logger: logger) { tx in
+            let updated = try await db.tenant(id).transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     UPDATE clients SET
                         name = coalesce(\(patch.name), name),
@@ -316,7 +317,7 @@ public struct TenantService: Sendable {
     public func restore(_ id: UUID, identity: Identity, actor: AuditActor) async throws -> Tenant {
         guard Access.canSee(identity, tenant: id) else { throw AppError.notFound("Tenant") }
         try Access.requirePlatformAdmin(identity)
-        let restored = try await db.transaction(logger: logger) { tx -> Tenant? in
+        let restored = try await db.tenant(id).transaction(logger: logger) { tx -> Tenant? in
             let rows = try await tx.query("""
                 UPDATE clients SET status = 'active', deleted_at = NULL, updated_at = now()
                 WHERE id = \(id) AND status = 'deleted'
@@ -338,7 +339,7 @@ public struct TenantService: Sendable {
     public func delete(_ id: UUID, identity: Identity, actor: AuditActor) async throws {
         guard Access.canSee(identity, tenant: id) else { throw AppError.notFound("Tenant") }
         try Access.requirePlatformAdmin(identity)
-        try await db.transaction(logger: logger) { tx in
+        try await db.tenant(id).transaction(logger: logger) { tx in
             let rows = try await tx.query("""
                 UPDATE clients SET status = 'deleted', deleted_at = now(), updated_at = now()
                 WHERE id = \(id) AND status <> 'deleted' RETURNING id
@@ -403,11 +404,11 @@ public struct TenantService: Sendable {
     }
 
     func fetch(_ id: UUID) async throws -> Tenant? {
-        let rows = try await db.query("SELECT \(unescaped: Self.columns) FROM clients WHERE id = \(id)", logger: logger)
+        let rows = try await db.tenant(id).query("SELECT \(unescaped: Self.columns) FROM clients WHERE id = \(id)", logger: logger)
         return try await decode(rows).first?.tenant
     }
 
-    func decode(_ rows: PostgresRowSequence) async throws -> [(tenant: Tenant, cursorTime: String)] {
+    func decode(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws -> [(tenant: Tenant, cursorTime: String)] {
         var result: [(Tenant, String)] = []
         for try await row in rows.decode((UUID, String, String, String, String, String, String?, String?, String?, Date, Date, String).self) {
             result.append((Tenant(
@@ -424,8 +425,8 @@ public struct TenantService: Sendable {
 
 public enum TenantStore {
     /// Whether the tenant exists and is not deleted (a deleted tenant is gone from the API).
-    public static func exists(client: PostgresClient, logger: Logger, id: UUID) async throws -> Bool {
-        let rows = try await client.query("SELECT 1 FROM clients WHERE id = \(id) AND status <> 'deleted'", logger: logger)
+    public static func exists(client: DB, logger: Logger, id: UUID) async throws -> Bool {
+        let rows = try await client.tenant(id).query("SELECT 1 FROM clients WHERE id = \(id) AND status <> 'deleted'", logger: logger)
         return try await rows.decode(Int.self).first(where: { _ in true }) != nil
     }
 }

@@ -52,11 +52,11 @@ enum UserRules {
 }
 
 public struct UserService: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let hasher: PasswordHasher
 
-    public init(db: PostgresClient, logger: Logger, hasher: PasswordHasher) {
+    public init(db: DB, logger: Logger, hasher: PasswordHasher) {
         self.db = db
         self.logger = logger
         self.hasher = hasher
@@ -86,7 +86,7 @@ public struct UserService: Sendable {
         }
         let hash = try await hasher.hash(password)
         do {
-            return try await db.transaction(logger: logger) { tx in
+            return try await db.scoped(tenantId.map { .tenant($0) } ?? .platform(.tenantAdministration)).transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     INSERT INTO users (email, password_hash, role, tenant_id)
                     VALUES (\(email), \(hash), \(role.rawValue), \(tenantId))
@@ -109,7 +109,7 @@ public struct UserService: Sendable {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(page.cursor)
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT \(unescaped: Self.columns) FROM users
             WHERE tenant_id = \(tenantId)
               AND (\(after?.time)::timestamptz IS NULL OR (created_at, id) > (\(after?.time)::timestamptz, \(after?.id)))
@@ -121,7 +121,7 @@ public struct UserService: Sendable {
 
     public func get(tenantId: UUID, userId: UUID, identity: Identity) async throws -> User {
         try Access.require(identity, .read, tenant: tenantId, what: "User")
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT \(unescaped: Self.columns) FROM users u
             WHERE u.id = \(userId) AND u.tenant_id = \(tenantId)
               AND EXISTS (SELECT 1 FROM clients c WHERE c.id = u.tenant_id AND c.status <> 'deleted')
@@ -141,7 +141,7 @@ public struct UserService: Sendable {
         _ = try await get(tenantId: tenantId, userId: userId, identity: identity)
         let hash: String? = if let password = patch.password { try await hasher.hash(password) } else { nil }
         do {
-            return try await db.transaction(logger: logger) { tx in
+            return try await db.tenant(tenantId).transaction(logger: logger) { tx in
                 let rows = try await tx.query("""
                     UPDATE users SET
                         email = coalesce(\(email), email),
@@ -177,7 +177,7 @@ public struct UserService: Sendable {
         guard user.id != identity.userId else {
             throw AppError(.conflict, code: "cannot_delete_self", "You cannot delete your own account.")
         }
-        try await db.transaction(logger: logger) { tx in
+        try await db.tenant(tenantId).transaction(logger: logger) { tx in
             // refresh_tokens go with the user (ON DELETE CASCADE); audit rows keep the id and email.
             try await tx.query("DELETE FROM users WHERE id = \(userId) AND tenant_id = \(tenantId)", logger: logger)
             try await AuditLog.record(tx, logger: logger, tenantId: tenantId, actor: actor, action: "user.delete",
@@ -186,7 +186,7 @@ public struct UserService: Sendable {
         }
     }
 
-    static func decode(_ rows: PostgresRowSequence) async throws -> [(user: User, cursorTime: String)] {
+    static func decode(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws -> [(user: User, cursorTime: String)] {
         var result: [(User, String)] = []
         for try await row in rows.decode((UUID, String, String, UUID?, Date, Date, String).self) {
             result.append((User(id: row.0, email: row.1, role: Role(rawValue: row.2) ?? .viewer, tenantId: row.3,

@@ -31,7 +31,7 @@ struct APIHandler: APIProtocol {
         let db = services.db
         let logger = services.logger
         let reachable = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { (try? await db.query("SELECT 1", logger: logger)) != nil }
+            group.addTask { (try? await db.unscoped.query("SELECT 1", logger: logger)) != nil }
             group.addTask {
                 try? await Task.sleep(for: .seconds(2))
                 return false

@@ -13,7 +13,8 @@ import ServiceLifecycle
 /// The long-lived pieces a server needs, built once at start-up.
 public struct AppServices: Sendable {
     public let settings: Settings
-    public let db: PostgresClient
+    /// The pool, through row-level security's scopes (`db.client` is the pool itself).
+    public let db: DB
     public let logger: Logger
     public let hasher: PasswordHasher
     public let tokens: TokenService
@@ -43,7 +44,8 @@ public struct AppServices: Sendable {
             + (scheduler?.services ?? [])
     }
 
-    public init(settings: Settings, db: PostgresClient, jwtSecret: [UInt8], secrets: SecretBox, logger: Logger) async {
+    public init(settings: Settings, db client: PostgresClient, jwtSecret: [UInt8], secrets: SecretBox, logger: Logger) async {
+        let db = DB(client)
         self.settings = settings
         self.db = db
         self.logger = logger
@@ -180,8 +182,8 @@ public func buildApplication(settings: Settings, logger: Logger) async throws ->
     try await Database.withClient(url: url, logger: logger) { db in
         if embedded {
             try await migrator.migrate(client: db, logger: logger)
-            let users = UserService(db: db, logger: logger, hasher: PasswordHasher(parameters: settings.argon2, concurrency: 1))
-            if let admin = try await Bootstrap.ensurePlatformAdmin(users: users, db: db, logger: logger) {
+            let users = UserService(db: DB(db), logger: logger, hasher: PasswordHasher(parameters: settings.argon2, concurrency: 1))
+            if let admin = try await Bootstrap.ensurePlatformAdmin(users: users, db: DB(db), logger: logger) {
                 print("""
 
                     PyTake created its first platform admin. This password is shown only once:
@@ -199,7 +201,12 @@ public func buildApplication(settings: Settings, logger: Logger) async throws ->
         }
     }
 
-    let db = Database.makeClient(url: url, poolSize: settings.databasePoolSize, logger: logger)
+    // Row-level security applies to the role that serves: never a superuser or BYPASSRLS role.
+    let appURL = try await Bootstrap.applicationDatabaseURL(settings: settings, ownerURL: url, logger: logger)
+    try await Database.withClient(url: appURL, poolSize: 1, logger: logger) { db in
+        try await DatabaseRole.requireSubjectToRowSecurity(db, logger: logger)
+    }
+    let db = Database.makeClient(url: appURL, poolSize: settings.databasePoolSize, logger: logger)
     let services = await AppServices(settings: settings, db: db, jwtSecret: jwtSecret, secrets: secrets, logger: logger)
     let router = try buildRouter(services)
     var app = Application(
@@ -210,7 +217,7 @@ public func buildApplication(settings: Settings, logger: Logger) async throws ->
     app.addServices(db)
     app.addServices(services.backgroundServices)
     app.beforeServerStarts {
-        logger.info("PyTake listening", metadata: ["url": "http://\(settings.httpHost):\(settings.httpPort)", "database": "\(url.host):\(url.port)/\(url.database)"])
+        logger.info("PyTake listening", metadata: ["url": "http://\(settings.httpHost):\(settings.httpPort)", "database": "\(appURL.username)@\(appURL.host):\(appURL.port)/\(appURL.database)"])
     }
     return app
 }

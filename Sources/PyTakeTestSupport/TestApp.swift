@@ -14,8 +14,11 @@ public struct TestApp: Sendable {
     public static let encryptionKey = "ZW5jcnlwdGlvbi1rZXktZm9yLXRlc3RzLTMyLWJ5dGU="
 
     public let services: AppServices
+    /// The database, as its owner (a superuser): row-level security does not apply.
     public let url: DatabaseURL
-    public var db: PostgresClient { services.db }
+    /// A pool on `url` for fixtures and assertions, outside row-level security. The application
+    /// itself (`services.db`) logs in as `TestPostgres.appRole`, under it.
+    public let db: PostgresClient
 
     /// Settings as the server would read them from the environment, plus `overrides`.
     public static func settings(databaseURL: DatabaseURL, overrides: [String: String] = [:]) throws -> Settings {
@@ -50,13 +53,14 @@ public struct TestApp: Sendable {
             let settings = try settings(databaseURL: url, overrides: overrides)
             var logger = Logger(label: "pytake-test-server")
             logger.logLevel = settings.logLevel
-            let db = Database.makeClient(url: url, poolSize: 6, logger: logger)
+            let db = Database.makeClient(url: TestPostgres.appURL(url), poolSize: 6, logger: logger)
+            let owner = Database.makeClient(url: url, poolSize: 3, logger: logger)
             let services = await AppServices(settings: settings, db: db, jwtSecret: Array(jwtSecret.utf8),
                                              secrets: try Bootstrap.secretBox(settings: settings), logger: logger)
             var app = Application(router: try buildRouter(services), configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
-            app.addServices(db)
+            app.addServices(db, owner)
             app.addServices(services.backgroundServices)
-            let testApp = TestApp(services: services, url: url)
+            let testApp = TestApp(services: services, url: url, db: owner)
             let result = try await app.test(mode) { client in try await body(testApp, client) }
             if database == nil { try await TestPostgres.shared.dropDatabase(url) }
             return result

@@ -51,7 +51,32 @@ public actor TestPostgres {
         _ = try await Database.withClient(url: url.with(database: template), logger: logger) { db in
             try await migrator.migrate(client: db, logger: logger)
         }
+        _ = try await Database.withClient(url: url, logger: logger) { db in
+            // Roles belong to the cluster; another test process may be creating it at the same moment.
+            try await db.query(PostgresQuery(unsafeSQL: """
+                DO $$ BEGIN
+                    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '\(appRole)') THEN
+                        CREATE ROLE \(appRole) LOGIN PASSWORD '\(appPassword)' IN ROLE \(DatabaseRole.appRole);
+                    END IF;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                END $$
+                """), logger: logger)
+        }
         return url
+    }
+
+    /// The role the application under test logs in as: a member of `pytake_app`, subject to
+    /// row-level security like the server's role in production (the superuser URL is the owner's,
+    /// for fixtures and assertions).
+    public static let appRole = "pytake_tester"
+    static let appPassword = "pytake-tester-password"
+
+    /// `url`'s database as the application's role.
+    public static func appURL(_ url: DatabaseURL) -> DatabaseURL {
+        var app = url
+        app.username = appRole
+        app.password = appPassword
+        return app
     }
 
     /// A new database with the current schema and no rows.

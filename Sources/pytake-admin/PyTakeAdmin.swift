@@ -53,8 +53,10 @@ struct Context {
         }
     }
 
-    /// For commands that need the current schema: says so when migrations are pending.
-    func withMigratedDatabase<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    /// For commands that need the current schema: says so when migrations are pending. The
+    /// services see rows through row-level security's scopes like the server's do (the owner role
+    /// is subject to the policies too unless it is a superuser).
+    func withMigratedDatabase<T: Sendable>(_ body: @escaping @Sendable (DB) async throws -> T) async throws -> T {
         let migrator = try loadMigrator(self)
         let logger = logger
         return try await withDatabase { db in
@@ -63,7 +65,7 @@ struct Context {
                 throw AdminError("the database schema is not current (\(pending.map(\.name).joined(separator: ", "))): run 'pytake-admin migrate' first",
                                  code: AdminExit.refused)
             }
-            return try await body(db)
+            return try await body(DB(db))
         }
     }
 

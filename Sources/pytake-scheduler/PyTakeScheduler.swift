@@ -56,7 +56,7 @@ struct PyTakeScheduler: AsyncParsableCommand {
         }
         JSONLogHandler.bootstrap(level: settings.logLevel)
         let logger = Logger(label: "pytake-scheduler")
-        let url: DatabaseURL
+        var url: DatabaseURL
         let secrets: SecretBox
         do {
             url = try Bootstrap.databaseURL(settings: settings, logger: logger)
@@ -70,6 +70,11 @@ struct PyTakeScheduler: AsyncParsableCommand {
             if !pending.isEmpty {
                 Self.fail("the database schema is not current (\(pending.joined(separator: ", "))): run 'pytake-admin migrate' first", code: 3)
             }
+            // Row-level security applies to the role that runs jobs: never a superuser or BYPASSRLS role.
+            url = try await Bootstrap.applicationDatabaseURL(settings: settings, ownerURL: url, logger: logger)
+            try await Database.withClient(url: url, poolSize: 1, logger: logger) { db in
+                try await DatabaseRole.requireSubjectToRowSecurity(db, logger: logger)
+            }
         } catch {
             Self.fail("\(error)", code: 2)
         }
@@ -79,9 +84,10 @@ struct PyTakeScheduler: AsyncParsableCommand {
             let wait = wait
             let result: Result<(runId: Int64, status: String, counts: [String: Int], error: String?), any Error>
             do {
-                result = .success(try await Database.withClient(url: url, poolSize: 4, logger: logger) { db in
+                result = .success(try await Database.withClient(url: url, poolSize: 4, logger: logger) { client in
+                    let db = DB(client)
                     if let tenantId = options.tenantId {
-                        let rows = try await db.query("SELECT 1 FROM clients WHERE id = \(tenantId)", logger: logger)
+                        let rows = try await db.tenant(tenantId).query("SELECT 1 FROM clients WHERE id = \(tenantId)", logger: logger)
                         guard try await rows.decode(Int.self).first(where: { _ in true }) != nil else {
                             throw ConfigurationError("no tenant has the id \(tenantId.uuidString.lowercased())")
                         }
@@ -113,7 +119,7 @@ struct PyTakeScheduler: AsyncParsableCommand {
         }
 
         let db = Database.makeClient(url: url, poolSize: min(settings.databasePoolSize, settings.scheduler.followUpConcurrency + 4), logger: logger)
-        let services = SchedulerServices(settings: settings, db: db, secrets: secrets, logger: logger)
+        let services = SchedulerServices(settings: settings, db: DB(db), secrets: secrets, logger: logger)
         var extra: [any Service] = []
         if settings.scheduler.httpPort > 0 {
             extra.append(Self.healthServer(port: settings.scheduler.httpPort, host: settings.httpHost, db: db,

@@ -171,7 +171,7 @@ import Testing
                                    logger: app.services.logger)
             #expect(try await Self.resolve(client, f, "uazapi").resolved.apiURL == "https://one.example")
             // Another replica (its own services, no shared memory) adds a better instance: NOTIFY reaches us.
-            let otherReplica = ProviderService(db: app.db, logger: app.services.logger, secrets: try SecretBox(current: TestApp.encryptionKey))
+            let otherReplica = ProviderService(db: app.services.db, logger: app.services.logger, secrets: try SecretBox(current: TestApp.encryptionKey))
             let better = try await otherReplica.create(tenantId: f.tenantA.id, ProviderInput(
                 type: .uazapi, name: "better", priority: 9, apiURL: "https://two.example", token: "u-token-00000002"), identity: nil, actor: .cli)
             var seen: String?

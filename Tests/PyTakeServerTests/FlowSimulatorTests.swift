@@ -159,7 +159,7 @@ import Testing
             // Sending back what was read keeps the stored secrets.
             let again = try await client.call(.patch, path, token: f.token(.adminA), json: ["tools_config": tools ?? [:]])
             #expect(again.status == .ok)
-            let settings = EngineTenantSettings(db: app.db, logger: app.services.logger, secrets: try Bootstrap.secretBox(settings: app.services.settings))
+            let settings = EngineTenantSettings(db: app.services.db, logger: app.services.logger, secrets: try Bootstrap.secretBox(settings: app.services.settings))
             let entry = try await settings.get(f.tenantA.id)
             #expect(entry.modules.ai?.key == "sk-secret-ai-key-9876" && entry.modules.webhookSecret == "whsec-0123456789abcdef-wxyz")
             #expect(entry.debounceMilliseconds == 1500)

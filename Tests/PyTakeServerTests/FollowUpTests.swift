@@ -22,7 +22,7 @@ import Testing
         func scheduler() throws -> SchedulerServices {
             var logger = Logger(label: "scheduler-test")
             logger.logLevel = .warning
-            return SchedulerServices(settings: app.services.settings, db: app.db,
+            return SchedulerServices(settings: app.services.settings, db: app.services.db,
                                      secrets: try Bootstrap.secretBox(settings: app.services.settings), logger: logger)
         }
 

@@ -81,7 +81,7 @@ struct BearerAuth: ClientMiddleware {
                 SELECT tenant_id, id, t, '2026-10-01T15:00:00Z'::timestamptz FROM cv, unnest(ARRAY['conversation_started', 'message_received']) AS t
                 UNION ALL SELECT tenant_id, id, 'message_sent', '2026-10-01T15:00:04Z'::timestamptz FROM cv
                 """, logger: app.services.logger)
-            let services = SchedulerServices(settings: app.services.settings, db: app.db,
+            let services = SchedulerServices(settings: app.services.settings, db: app.services.db,
                                              secrets: try Bootstrap.secretBox(settings: app.services.settings), logger: app.services.logger)
             let run = try await services.runner.runOnce(services.job(named: "metrics")!, options: JobOptions(), wait: .seconds(10))
             await services.shutdown()

@@ -169,7 +169,7 @@ import Testing
             func context(_ tenant: UUID, conversation: UUID? = conversation) -> ModuleContext {
                 ModuleContext(tenantId: tenant, conversationId: conversation, variables: ["order": .string("42")], http: HTTPClient.shared,
                               allowPrivateNetworks: true, timeout: .seconds(5),
-                              cache: PostgresModuleCache(db: app.db, tenantId: tenant, logger: app.services.logger))
+                              cache: PostgresModuleCache(db: app.services.db, tenantId: tenant, logger: app.services.logger))
             }
             func run(_ with: [String: JSONValue], tenant: UUID? = nil, conversation: UUID? = conversation) async throws -> JSONValue {
                 try await registry.run("cache", with: with, context: context(tenant ?? tenant_id, conversation: conversation))
@@ -206,7 +206,7 @@ import Testing
             #expect(try await run(["operation": .string("get"), "key": .string("short")])["found"] == .bool(true))
             try await Task.sleep(for: .milliseconds(1100))
             #expect(try await run(["operation": .string("get"), "key": .string("short")])["found"] == .bool(false))
-            #expect(try await PostgresModuleCache.sweep(db: app.db, logger: app.services.logger) == 1)
+            #expect(try await PostgresModuleCache.sweep(db: app.services.db, logger: app.services.logger) == 1)
 
             // Bad use is a precise, non-retryable failure.
             do {

@@ -56,7 +56,7 @@ import Testing
 
             // Every secret reads back with the new key alone.
             let newBox = try SecretBox(current: Self.newKey)
-            let resolver = CredentialResolver(db: app.db, logger: app.services.logger, secrets: newBox, outbound: app.services.settings.outbound)
+            let resolver = CredentialResolver(db: app.services.db, logger: app.services.logger, secrets: newBox, outbound: app.services.settings.outbound)
             #expect(try await resolver.resolve(tenantId: f.tenantA.id, type: .meta).appSecret == "app-secret-0000dddd")
             #expect(try await resolver.resolve(tenantId: f.tenantA.id, type: .uazapi).token == "legacy-token-0000aaaa")
             #expect(try await resolver.resolve(tenantId: f.tenantB.id, type: .uazapi).token == "clear-legacy-0000eeee")

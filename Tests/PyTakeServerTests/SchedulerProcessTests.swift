@@ -18,7 +18,7 @@ import Testing
 
     static func environment(_ database: DatabaseURL, _ fake: FakeProviderServer, _ extra: [String: String]) -> [String: String] {
         var env = ProviderSendTests.overrides(fake, ["PROVIDER_RETRY_ATTEMPTS": "1"]).merging([
-            "DATABASE_URL": database.string, "JWT_SECRET": TestApp.jwtSecret, "PYTAKE_ENCRYPTION_KEY": TestApp.encryptionKey,
+            "DATABASE_URL": TestPostgres.appURL(database).string, "JWT_SECRET": TestApp.jwtSecret, "PYTAKE_ENCRYPTION_KEY": TestApp.encryptionKey,
             "PYTAKE_MIGRATIONS_DIR": TestPostgres.migrationsDirectory, "LOG_LEVEL": "warning",
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
         ]) { _, new in new }

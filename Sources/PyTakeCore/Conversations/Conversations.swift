@@ -57,11 +57,11 @@ public struct ConversationQuery: Sendable {
 /// Conversations of a tenant: every tenant role reads; tenant_admin and agent act (reply, handover,
 /// close); viewers only read.
 public struct ConversationService: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let outbound: Outbound
 
-    public init(db: PostgresClient, logger: Logger, outbound: Outbound) {
+    public init(db: DB, logger: Logger, outbound: Outbound) {
         self.db = db
         self.logger = logger
         self.outbound = outbound
@@ -86,7 +86,7 @@ public struct ConversationService: Sendable {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(query.page.cursor)
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT \(unescaped: Self.columns)
             FROM active_conversations a JOIN customers c ON c.id = a.customer_id
             WHERE a.tenant_id = \(tenantId)
@@ -113,7 +113,7 @@ public struct ConversationService: Sendable {
             WHERE a.tenant_id = \(tenantId) AND a.id = \(id)
               AND EXISTS (SELECT 1 FROM clients t WHERE t.id = a.tenant_id AND t.status <> 'deleted')
             """
-        let rows = if let tx { try await tx.query(query, logger: logger) } else { try await db.query(query, logger: logger) }
+        let rows = if let tx { Rows(try await tx.query(query, logger: logger).collect()) } else { try await db.tenant(tenantId).query(query, logger: logger) }
         guard let found = try await decode(rows).first?.conversation else { throw AppError.notFound("Conversation") }
         return found
     }
@@ -122,7 +122,7 @@ public struct ConversationService: Sendable {
     public func messages(tenantId: UUID, conversationId: UUID, page: PageRequest, identity: Identity) async throws -> Page<ChatMessage> {
         _ = try await get(tenantId: tenantId, id: conversationId, identity: identity)
         let after = try Cursor.decodeTimeAndID(page.cursor)
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT \(unescaped: Self.messageColumns) FROM chat_messages
             WHERE tenant_id = \(tenantId) AND conversation_id = \(conversationId)
               AND (\(after?.time)::timestamptz IS NULL OR (occurred_at, id) > (\(after?.time)::timestamptz, \(after?.id)))
@@ -153,7 +153,7 @@ public struct ConversationService: Sendable {
         let messageId = UUID()
         let payload = String(decoding: try JSONSerialization.data(withJSONObject: ["type": "text", "text": ["body": text]], options: [.sortedKeys]),
                              as: UTF8.self)
-        try await db.transaction(logger: logger) { tx in
+        try await db.tenant(tenantId).transaction(logger: logger) { tx in
             try await tx.query("""
                 INSERT INTO chat_messages (id, tenant_id, conversation_id, customer_id, direction, type, body, payload, status, sent_by, occurred_at)
                 VALUES (\(messageId), \(tenantId), \(conversationId), \(conversation.customer.id), 'outbound', 'text', \(text),
@@ -166,7 +166,7 @@ public struct ConversationService: Sendable {
         } catch {
             outcome = .failure(error)
         }
-        try await db.transaction(logger: logger) { tx in
+        try await db.tenant(tenantId).transaction(logger: logger) { tx in
             switch outcome {
             case .success(let receipt):
                 try await Self.markSent(tx, tenantId: tenantId, conversationId: conversationId, messageId: messageId, receipt: receipt, logger: logger)
@@ -213,7 +213,7 @@ public struct ConversationService: Sendable {
     }
 
     func message(tenantId: UUID, id: UUID) async throws -> ChatMessage {
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT \(unescaped: Self.messageColumns) FROM chat_messages WHERE tenant_id = \(tenantId) AND id = \(id)
             """, logger: logger)
         guard let found = try await Self.decodeMessages(rows).first?.message else { throw AppError.notFound("Message") }
@@ -225,7 +225,7 @@ public struct ConversationService: Sendable {
         sent_by, occurred_at, ((extract(epoch FROM occurred_at) * 1000000)::int8)::text AS cursor_time
         """
 
-    static func decodeMessages(_ rows: PostgresRowSequence) async throws -> [(message: ChatMessage, cursor: String)] {
+    static func decodeMessages(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws -> [(message: ChatMessage, cursor: String)] {
         typealias Row = (UUID, UUID, String, String?, String, String?, String, String, String?, String?, UUID?, Date, String)
         var result: [(ChatMessage, String)] = []
         for try await r in rows.decode(Row.self) {
@@ -238,7 +238,7 @@ public struct ConversationService: Sendable {
     /// Human handover: `paused` stops the bot; `assigneeId` (an agent or admin of the tenant) takes it.
     public func handover(tenantId: UUID, conversationId: UUID, paused: Bool, assigneeId: UUID?, identity: Identity) async throws -> Conversation {
         try Self.requireActor(identity, tenant: tenantId)
-        return try await db.transaction(logger: logger) { tx in
+        return try await db.tenant(tenantId).transaction(logger: logger) { tx in
             if let assigneeId {
                 let rows = try await tx.query("""
                     SELECT 1 FROM users WHERE id = \(assigneeId) AND tenant_id = \(tenantId) AND role IN ('tenant_admin', 'agent')
@@ -267,7 +267,7 @@ public struct ConversationService: Sendable {
 
     public func close(tenantId: UUID, conversationId: UUID, identity: Identity) async throws -> Conversation {
         try Self.requireActor(identity, tenant: tenantId)
-        return try await db.transaction(logger: logger) { tx in
+        return try await db.tenant(tenantId).transaction(logger: logger) { tx in
             let rows = try await tx.query("""
                 UPDATE active_conversations SET status = 'closed', closed_at = now(), updated_at = now()
                 WHERE tenant_id = \(tenantId) AND id = \(conversationId) AND status = 'open'
@@ -287,7 +287,7 @@ public struct ConversationService: Sendable {
     /// media references); conversations, messages and events stay as counts for metrics.
     public func eraseCustomer(tenantId: UUID, customerId: UUID, identity: Identity, actor: AuditActor) async throws {
         try Access.require(identity, .administer, tenant: tenantId, what: "Customer")
-        try await db.transaction(logger: logger) { tx in
+        try await db.tenant(tenantId).transaction(logger: logger) { tx in
             let rows = try await tx.query("""
                 UPDATE customers SET wa_id = 'erased:' || gen_random_uuid(), profile_name = NULL, erased_at = now(), updated_at = now()
                 WHERE tenant_id = \(tenantId) AND id = \(customerId) AND erased_at IS NULL
@@ -326,7 +326,7 @@ public struct ConversationService: Sendable {
             """, logger: logger)
     }
 
-    func decode(_ rows: PostgresRowSequence) async throws -> [(conversation: Conversation, cursor: String)] {
+    func decode(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws -> [(conversation: Conversation, cursor: String)] {
         typealias Row = (UUID, UUID, UUID, String, String?, Bool, UUID?, String, Bool, UUID?, Date, Date?, Int, Date, Date?, String)
         var result: [(Conversation, String)] = []
         for try await r in rows.decode(Row.self) {

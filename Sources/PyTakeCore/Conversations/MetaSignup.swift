@@ -24,7 +24,7 @@ public struct MetaSignup: Sendable {
         case register, subscribe
     }
 
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let secrets: SecretBox
     let settings: MetaSettings
@@ -36,7 +36,7 @@ public struct MetaSignup: Sendable {
 
     public static let stateLifetime: TimeInterval = 600
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, settings: MetaSettings, outbound: OutboundSettings,
+    public init(db: DB, logger: Logger, secrets: SecretBox, settings: MetaSettings, outbound: OutboundSettings,
                 client: HTTPClient, providers: ProviderService, signingSecret: [UInt8]) {
         self.db = db
         self.logger = logger
@@ -59,7 +59,7 @@ public struct MetaSignup: Sendable {
         let id = UUID()
         let expires = Date().addingTimeInterval(Self.stateLifetime)
         let nonce = randomToken(bytes: 24)
-        try await db.query("""
+        try await db.tenant(tenantId).query("""
             INSERT INTO meta_signup_sessions (id, tenant_id, user_id, browser_nonce_hash, expires_at)
             VALUES (\(id), \(tenantId), \(identity.userId), \(Self.digest(nonce)), \(expires))
             """, logger: logger)
@@ -86,7 +86,8 @@ public struct MetaSignup: Sendable {
               HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Data(parts[0...2].joined(separator: ".").utf8), using: stateKey),
               Date(timeIntervalSince1970: expires) > Date(), tenantId == nil || tenantId == tenant
         else { throw Self.stateInvalid }
-        let rows = try await db.query("""
+        // The state's tenant is signed by us (checked above).
+        let rows = try await db.tenant(tenant).query("""
             UPDATE meta_signup_sessions SET used_at = now()
             WHERE id = \(id) AND tenant_id = \(tenant) AND used_at IS NULL AND expires_at > now()
               AND (\(userId)::uuid IS NULL OR user_id = \(userId))
@@ -182,7 +183,7 @@ public struct MetaSignup: Sendable {
     }
 
     func store(tenantId: UUID, token: String, pin: String?, config: ProviderConfig, name: String?, actor: AuditActor) async throws -> Provider {
-        let existing = try await db.query("""
+        let existing = try await db.platform(.phoneNumberOwnership).query("""
             SELECT id, tenant_id FROM client_providers WHERE provider_type = 'meta' AND config ->> 'phone_number_id' = \(config.phoneNumberId!)
             """, logger: logger)
         let found = try await existing.decode((UUID, UUID).self).first(where: { _ in true })
@@ -195,7 +196,7 @@ public struct MetaSignup: Sendable {
             patch.token = token
             patch.active = true
             var merged = config
-            if merged.businessId == nil { merged.businessId = try await providers.fetchConfig(found.0)?.businessId }
+            if merged.businessId == nil { merged.businessId = try await providers.fetchConfig(found.0, tenantId: tenantId)?.businessId }
             patch.config = merged
             patch.registrationPin = pin
             patch.via = "embedded_signup"
@@ -257,8 +258,8 @@ func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "
 extension ProviderService {
     static func pinContext(_ id: UUID) -> String { "client_providers.registration_pin:" + id.uuidString.lowercased() }
 
-    func fetchConfig(_ id: UUID) async throws -> ProviderConfig? {
-        let rows = try await db.query("SELECT config::text FROM client_providers WHERE id = \(id)", logger: logger)
+    func fetchConfig(_ id: UUID, tenantId: UUID) async throws -> ProviderConfig? {
+        let rows = try await db.tenant(tenantId).query("SELECT config::text FROM client_providers WHERE id = \(id)", logger: logger)
         return try await rows.decode(String.self).first(where: { _ in true }).map(ProviderConfig.decode)
     }
 }

@@ -217,13 +217,13 @@ public struct MetaWebhook: Sendable {
 /// thousands of times a second and the mapping changes rarely. Provider and tenant changes are
 /// announced with NOTIFY (see `CredentialCache`); the listener clears this cache too.
 public final class PhoneRoutes: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let secrets: SecretBox
     let ttl: Duration
     private let cache = Mutex<(entries: [String: (route: PhoneRoute?, expires: ContinuousClock.Instant)], generation: UInt64)>(([:], 0))
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, ttl: Duration) {
+    public init(db: DB, logger: Logger, secrets: SecretBox, ttl: Duration) {
         self.db = db
         self.logger = logger
         self.secrets = secrets
@@ -267,7 +267,8 @@ public final class PhoneRoutes: Sendable {
         if missing.isEmpty { return result }
         let ids = missing.filter { !$0.hasPrefix("display:") }
         let displays = missing.filter { $0.hasPrefix("display:") }.map { String($0.dropFirst(8)) }
-        let rows = try await db.query("""
+        // The number is all a delivery says: which tenant owns it is what this finds out.
+        let rows = try await db.platform(.webhookRouting).query("""
             SELECT p.id, p.tenant_id, p.app_secret, p.config ->> 'phone_number_id',
                    regexp_replace(coalesce(p.config ->> 'display_phone_number', ''), '[^0-9]', '', 'g')
             FROM client_providers p JOIN clients c ON c.id = p.tenant_id AND c.status = 'active'

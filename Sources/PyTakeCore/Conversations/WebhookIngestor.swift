@@ -33,7 +33,7 @@ public final class WebhookIngestor: Service, Sendable {
     /// Deliveries waiting for a writer, at most; beyond it Meta is asked to retry later (503).
     static let queueLimit = 20_000
 
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let writers: Int
     let batchMax: Int
@@ -52,7 +52,7 @@ public final class WebhookIngestor: Service, Sendable {
     /// How long one batch may take before it is abandoned (the database is away or stuck).
     let writeTimeout: Duration
 
-    public init(db: PostgresClient, logger: Logger, writers: Int, batchMax: Int, writeTimeout: Duration = .seconds(10)) {
+    public init(db: DB, logger: Logger, writers: Int, batchMax: Int, writeTimeout: Duration = .seconds(10)) {
         self.db = db
         self.logger = logger
         self.writers = writers
@@ -198,12 +198,9 @@ public final class WebhookIngestor: Service, Sendable {
     /// Writes messages and statuses in one transaction; returns the (tenant, wamid) of messages
     /// this write inserted. Two statements, whatever the batch size.
     func store(_ batch: WebhookBatch) async throws -> Set<Key> {
-        // Each statement is atomic on its own: a batch with only messages (or only statuses) needs
-        // no BEGIN/COMMIT round trips, which are most of a small batch's latency.
-        if batch.statuses.isEmpty || batch.messages.isEmpty {
-            return try await db.withConnection { connection in try await write(batch, on: connection) }
-        }
-        return try await db.transaction(logger: logger) { tx in try await write(batch, on: tx) }
+        // A batch holds the deliveries of several webhooks, so of several tenants (each message's
+        // tenant is the one routing found for its phone number).
+        try await db.platform(.webhookIngestion).transaction(logger: logger) { tx in try await write(batch, on: tx) }
     }
 
     private func write(_ batch: WebhookBatch, on tx: PostgresConnection) async throws -> Set<Key> {

@@ -139,18 +139,18 @@ public protocol ModuleCacheStore: Sendable {
 
 /// The cache in Postgres (`module_cache`); expired entries are invisible and swept by the engine.
 public struct PostgresModuleCache: ModuleCacheStore {
-    let db: PostgresClient
+    let db: DB
     let tenantId: UUID
     let logger: Logger
 
-    public init(db: PostgresClient, tenantId: UUID, logger: Logger) {
+    public init(db: DB, tenantId: UUID, logger: Logger) {
         self.db = db
         self.tenantId = tenantId
         self.logger = logger
     }
 
     public func set(scope: String, key: String, value: JSONValue, ttlSeconds: Int?) async throws {
-        try await db.query("""
+        try await db.tenant(tenantId).query("""
             INSERT INTO module_cache (tenant_id, scope, key, value, expires_at)
             VALUES (\(tenantId), \(scope), \(key), \(try JSONColumn.encode(value))::jsonb, now() + make_interval(secs => \(ttlSeconds)))
             ON CONFLICT (tenant_id, scope, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, updated_at = now()
@@ -158,7 +158,7 @@ public struct PostgresModuleCache: ModuleCacheStore {
     }
 
     public func get(scope: String, key: String) async throws -> JSONValue? {
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT value::text FROM module_cache
             WHERE tenant_id = \(tenantId) AND scope = \(scope) AND key = \(key) AND (expires_at IS NULL OR expires_at > now())
             """, logger: logger)
@@ -167,7 +167,7 @@ public struct PostgresModuleCache: ModuleCacheStore {
     }
 
     public func remove(scope: String, key: String) async throws -> Bool {
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             DELETE FROM module_cache WHERE tenant_id = \(tenantId) AND scope = \(scope) AND key = \(key)
             RETURNING expires_at IS NULL OR expires_at > now()
             """, logger: logger)
@@ -175,7 +175,7 @@ public struct PostgresModuleCache: ModuleCacheStore {
     }
 
     public func list(scope: String, prefix: String, after: String?, limit: Int) async throws -> [(key: String, value: JSONValue)] {
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT key, value::text FROM module_cache
             WHERE tenant_id = \(tenantId) AND scope = \(scope) AND starts_with(key, \(prefix))
               AND (\(after)::text IS NULL OR key COLLATE "C" > \(after) COLLATE "C") AND (expires_at IS NULL OR expires_at > now())
@@ -189,7 +189,7 @@ public struct PostgresModuleCache: ModuleCacheStore {
     }
 
     public func count(scope: String) async throws -> Int {
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT count(*)::int8 FROM module_cache
             WHERE tenant_id = \(tenantId) AND scope = \(scope) AND (expires_at IS NULL OR expires_at > now())
             """, logger: logger)
@@ -197,8 +197,8 @@ public struct PostgresModuleCache: ModuleCacheStore {
     }
 
     /// Deletes expired entries of every tenant, a bounded batch at a time; returns how many.
-    public static func sweep(db: PostgresClient, logger: Logger, batch: Int = 1000) async throws -> Int {
-        let rows = try await db.query("""
+    public static func sweep(db: DB, logger: Logger, batch: Int = 1000) async throws -> Int {
+        let rows = try await db.platform(.engineQueue).query("""
             WITH gone AS (
                 DELETE FROM module_cache WHERE ctid IN (
                     SELECT ctid FROM module_cache WHERE expires_at <= now() ORDER BY expires_at LIMIT \(batch))

@@ -20,13 +20,13 @@ public final class FlowCatalog: Sendable {
         var triggers: [UUID: (candidates: [Candidate], expires: ContinuousClock.Instant)] = [:]
     }
 
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let triggerTTL: Duration
     private let state = Mutex(State())
     static let maxDefinitions = 10_000
 
-    public init(db: PostgresClient, logger: Logger, triggerTTL: Duration = .seconds(2)) {
+    public init(db: DB, logger: Logger, triggerTTL: Duration = .seconds(2)) {
         self.db = db
         self.logger = logger
         self.triggerTTL = triggerTTL
@@ -37,10 +37,10 @@ public final class FlowCatalog: Sendable {
     }
 
     /// A published version's definition; nil when it does not exist.
-    public func definition(flowId: UUID, version: Int) async throws -> FlowDefinition? {
-        let key = "\(flowId.uuidString)/\(version)"
+    public func definition(flowId: UUID, version: Int, tenant: UUID) async throws -> FlowDefinition? {
+        let key = "\(tenant.uuidString)/\(flowId.uuidString)/\(version)"
         if let cached = state.withLock({ $0.definitions[key] }) { return cached }
-        let rows = try await db.query("SELECT definition::text FROM flow_versions WHERE flow_id = \(flowId) AND version = \(version)", logger: logger)
+        let rows = try await db.tenant(tenant).query("SELECT definition::text FROM flow_versions WHERE flow_id = \(flowId) AND version = \(version)", logger: logger)
         guard let text = try await rows.decode(String.self).first(where: { _ in true }) else { return nil }
         let definition = try FlowDefinition.decode(text)
         state.withLock { state in
@@ -86,7 +86,7 @@ public final class FlowCatalog: Sendable {
     func triggers(tenant: UUID) async throws -> [Candidate] {
         let now = ContinuousClock.now
         if let cached = state.withLock({ $0.triggers[tenant] }), cached.expires > now { return cached.candidates }
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenant).query("""
             SELECT f.id, f.published_version, v.trigger::text
             FROM flows f JOIN flow_versions v ON v.flow_id = f.id AND v.version = f.published_version
             WHERE f.tenant_id = \(tenant) AND f.deleted_at IS NULL AND f.published_version IS NOT NULL
@@ -135,13 +135,13 @@ public final class EngineTenantSettings: Sendable {
         public var modules: ModuleTenantSettings
     }
 
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let secrets: SecretBox
     let ttl: Duration
     private let cache = Mutex<[UUID: (entry: Entry, expires: ContinuousClock.Instant)]>([:])
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, ttl: Duration = .seconds(2)) {
+    public init(db: DB, logger: Logger, secrets: SecretBox, ttl: Duration = .seconds(2)) {
         self.db = db
         self.logger = logger
         self.secrets = secrets
@@ -153,7 +153,7 @@ public final class EngineTenantSettings: Sendable {
     public func get(_ tenant: UUID) async throws -> Entry {
         let now = ContinuousClock.now
         if let cached = cache.withLock({ $0[tenant] }), cached.expires > now { return cached.entry }
-        let rows = try await db.query("SELECT status = 'active', tools_config::text FROM clients WHERE id = \(tenant)", logger: logger)
+        let rows = try await db.tenant(tenant).query("SELECT status = 'active', tools_config::text FROM clients WHERE id = \(tenant)", logger: logger)
         guard let (active, json) = try await rows.decode((Bool, String).self).first(where: { _ in true }) else {
             return Entry(active: false, debounceMilliseconds: 0, modules: ModuleTenantSettings())
         }

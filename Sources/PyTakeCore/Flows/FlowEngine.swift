@@ -16,7 +16,7 @@ import Synchronization
 /// before the commit runs the turn again (nothing was sent), a crash after it never sends a
 /// reply twice.
 public final class FlowEngine: Service, Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let settings: EngineSettings
     let catalog: FlowCatalog
@@ -36,7 +36,7 @@ public final class FlowEngine: Service, Sendable {
     private let recorder = Mutex<(items: [Finished], waiter: CheckedContinuation<Void, Never>?, stopped: Bool)>(([], nil, false))
     private let signal = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
-    public init(db: PostgresClient, logger: Logger, settings: EngineSettings, catalog: FlowCatalog, tenants: EngineTenantSettings,
+    public init(db: DB, logger: Logger, settings: EngineSettings, catalog: FlowCatalog, tenants: EngineTenantSettings,
                 modules: ModuleRegistry, outbound: Outbound, http: HTTPClient, databaseConnections: Int, sendBudgetSeconds: Int) {
         self.db = db
         self.logger = logger
@@ -159,7 +159,7 @@ public final class FlowEngine: Service, Sendable {
     /// message still waiting, and keeps the conversation queued.
     func claim(limit: Int) async throws -> [Claim] {
         let token = UUID()
-        let rows = try await permits.with { try await db.prepared(EngineClaim.self, """
+        let rows = try await permits.with { try await db.platform(.engineQueue).prepared(EngineClaim.self, """
             WITH due AS (
                 SELECT conversation_id FROM engine_queue
                 WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
@@ -259,7 +259,7 @@ public final class FlowEngine: Service, Sendable {
         var definition: FlowDefinition?
         if let current = state {
             flow = (current.flowId, current.version)
-            definition = try await catalog.definition(flowId: current.flowId, version: current.version)
+            definition = try await catalog.definition(flowId: current.flowId, version: current.version, tenant: claim.tenantId)
             if definition == nil { state = nil }
             // Handed back by an agent, from a handoff with nowhere to go: the conversation starts over.
             if current.status == .handedOff, let definition, FlowRunner.Graph(definition).next(current.node, "next") == nil { state = nil }
@@ -268,7 +268,7 @@ public final class FlowEngine: Service, Sendable {
         }
         if state == nil {
             guard let input, let candidate = try await catalog.flow(for: input, tenant: claim.tenantId),
-                  let found = try await catalog.definition(flowId: candidate.flowId, version: candidate.version) else {
+                  let found = try await catalog.definition(flowId: candidate.flowId, version: candidate.version, tenant: claim.tenantId) else {
                 return Outcome(handled: handled, state: nil, keepState: loaded.state == nil)
             }
             flow = (candidate.flowId, candidate.version)
@@ -311,7 +311,7 @@ public final class FlowEngine: Service, Sendable {
                 cache: cache ?? PostgresModuleCache(db: db, tenantId: tenantId, logger: logger),
                 history: history ?? { limit in
                     guard let conversationId else { return [] }
-                    return (try? await FlowEngine.history(db: db, logger: logger, conversationId: conversationId, limit: limit)) ?? []
+                    return (try? await FlowEngine.history(db: db, logger: logger, tenantId: tenantId, conversationId: conversationId, limit: limit)) ?? []
                 },
                 effects: effects, simulation: simulation)
             do throws(ModuleFailure) {
@@ -323,9 +323,9 @@ public final class FlowEngine: Service, Sendable {
         }
     }
 
-    static func history(db: PostgresClient, logger: Logger, conversationId: UUID, limit: Int) async throws -> [ChatLine] {
+    static func history(db: DB, logger: Logger, tenantId: UUID, conversationId: UUID, limit: Int) async throws -> [ChatLine] {
         guard limit > 0 else { return [] }
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT direction, body FROM chat_messages
             WHERE conversation_id = \(conversationId) AND body IS NOT NULL AND status <> 'failed'
             ORDER BY occurred_at DESC, created_at DESC LIMIT \(limit)
@@ -355,7 +355,7 @@ public final class FlowEngine: Service, Sendable {
         let replies = outcome.replies.map { QueuedReply(messageId: UUID(), reply: $0) }
         let payloads = replies.map { Self.payload($0.reply) }
         let waitUntil = outcome.keepState ? nil : outcome.state?.waitUntil
-        let rows = try await permits.with { try await db.prepared(EngineCommit.self, """
+        let rows = try await permits.with { try await db.tenant(claim.tenantId).prepared(EngineCommit.self, """
             -- The conversation is locked before the queue row, in the order the webhook's statement
             -- locks them (it upserts the conversation, then queues it): no deadlock between the two.
             WITH locked AS (
@@ -465,7 +465,7 @@ public final class FlowEngine: Service, Sendable {
         logger.error("engine turn failed", metadata: ["conversation": "\(claim.conversationId)", "failures": "\(failures)", "error": "\(message)"])
         do {
             if failures >= settings.maxFailures {
-                try await db.transaction(logger: logger) { tx in
+                try await db.tenant(claim.tenantId).transaction(logger: logger) { tx in
                     let rows = try await tx.query("""
                         DELETE FROM engine_queue WHERE conversation_id = \(claim.conversationId) AND lease_token = \(claim.token) RETURNING 1
                         """, logger: logger)
@@ -481,7 +481,7 @@ public final class FlowEngine: Service, Sendable {
                 }
             } else {
                 let backoff = min(300, 1 << min(failures, 8))
-                try await db.query("""
+                try await db.tenant(claim.tenantId).query("""
                     UPDATE engine_queue SET lease_token = NULL, lease_until = NULL, failures = \(failures), last_error = \(message),
                         due_at = now() + make_interval(secs => \(backoff))
                     WHERE conversation_id = \(claim.conversationId) AND lease_token = \(claim.token)
@@ -601,7 +601,7 @@ public final class FlowEngine: Service, Sendable {
             }
         }
         do {
-            _ = try await permits.with { try await db.prepared(EngineRecord.self, """
+            _ = try await permits.with { try await db.platform(.engineQueue).prepared(EngineRecord.self, """
                 WITH input AS (
                     SELECT * FROM unnest(\(items.map(\.messageId))::uuid[], \(oks)::bool[], \(wamids)::text[], \(codes)::text[], \(titles)::text[])
                         AS t(id, ok, wamid, code, title)
@@ -654,7 +654,7 @@ public final class FlowEngine: Service, Sendable {
     /// stop finishes its sends): they may or may not have reached WhatsApp, and there is no way to
     /// ask, so they are marked failed (agents see them) and never sent again.
     public func recoverOutbox() async throws -> Int {
-        let rows = try await db.query("""
+        let rows = try await db.platform(.engineQueue).query("""
             WITH stale AS (
                 SELECT seq FROM engine_outbox WHERE claim_until < now() ORDER BY seq LIMIT 500 FOR UPDATE SKIP LOCKED
             )

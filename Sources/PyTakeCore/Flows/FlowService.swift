@@ -43,7 +43,7 @@ public struct FlowDraft: Sendable {
 /// Flows of a tenant: every tenant role reads, tenant_admin and platform_admin write. Drafts are
 /// saved with optimistic concurrency; publishing freezes the draft as version N+1.
 public struct FlowService: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let modules: any ModuleCatalog
     /// Runs simulations and test cases (the flow engine).
@@ -51,7 +51,7 @@ public struct FlowService: Sendable {
     /// Told about publishes, so new conversations of this process start the new version at once.
     let catalog: FlowCatalog?
 
-    public init(db: PostgresClient, logger: Logger, modules: any ModuleCatalog, tester: (any FlowTester)? = nil, catalog: FlowCatalog? = nil) {
+    public init(db: DB, logger: Logger, modules: any ModuleCatalog, tester: (any FlowTester)? = nil, catalog: FlowCatalog? = nil) {
         self.db = db
         self.logger = logger
         self.modules = modules
@@ -74,8 +74,8 @@ public struct FlowService: Sendable {
         let flow = try await get(tenantId: tenantId, id: id, identity: identity)
         var definition = flow.draft
         if let version {
-            let published = if let catalog { try await catalog.definition(flowId: id, version: version) }
-                else { try await db.withConnection({ try await versions($0, flowId: id) }).first(where: { $0.version == version })?.definition }
+            let published = if let catalog { try await catalog.definition(flowId: id, version: version, tenant: tenantId) }
+                else { try await db.tenant(tenantId).transaction(logger: logger, { try await versions($0, flowId: id) }).first(where: { $0.version == version })?.definition }
             guard let published else { throw AppError(.notFound, code: "not_found", "Version \(version) of this flow does not exist.") }
             definition = published
         }
@@ -135,7 +135,7 @@ public struct FlowService: Sendable {
         let definition = draft.definition ?? .empty
         let trigger = draft.trigger ?? FlowTrigger(type: .default)
         return try await nameConflict(draft.name!) {
-            try await db.transaction(logger: logger) { tx in
+            try await db.tenant(tenantId).transaction(logger: logger) { tx in
                 try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
                 let rows = try await tx.query("""
                     INSERT INTO flows (tenant_id, name, trigger, draft, test_cases)
@@ -152,7 +152,7 @@ public struct FlowService: Sendable {
 
     public func get(tenantId: UUID, id: UUID, identity: Identity) async throws -> Flow {
         try Access.require(identity, .read, tenant: tenantId, what: "Flow")
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT \(unescaped: Self.columns) FROM flows WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL
               AND EXISTS (SELECT 1 FROM clients c WHERE c.id = flows.tenant_id AND c.status <> 'deleted')
             """, logger: logger)
@@ -166,7 +166,7 @@ public struct FlowService: Sendable {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(page.cursor)
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT \(unescaped: Self.columns) FROM flows
             WHERE tenant_id = \(tenantId) AND deleted_at IS NULL
               AND (\(after?.time)::timestamptz IS NULL OR (created_at, id) > (\(after?.time)::timestamptz, \(after?.id)))
@@ -182,7 +182,7 @@ public struct FlowService: Sendable {
         checkShape(draft, into: &v)
         try v.finish()
         return try await nameConflict(draft.name ?? "") {
-            try await db.transaction(logger: logger) { tx in
+            try await db.tenant(tenantId).transaction(logger: logger) { tx in
                 try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
                 let rows = try await tx.query("""
                     UPDATE flows SET
@@ -211,7 +211,7 @@ public struct FlowService: Sendable {
 
     public func delete(tenantId: UUID, id: UUID, identity: Identity, actor: AuditActor) async throws {
         try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
-        try await db.transaction(logger: logger) { tx in
+        try await db.tenant(tenantId).transaction(logger: logger) { tx in
             try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
             let rows = try await tx.query("""
                 UPDATE flows SET deleted_at = now(), updated_at = now()
@@ -249,7 +249,7 @@ public struct FlowService: Sendable {
                 throw error
             }
         }
-        let version = try await db.transaction(logger: logger) { tx in
+        let version = try await db.tenant(tenantId).transaction(logger: logger) { tx in
             let rows = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM flows WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL FOR UPDATE
                 """, logger: logger)
@@ -267,7 +267,7 @@ public struct FlowService: Sendable {
     /// Republishes an older version as version N+1.
     public func rollback(tenantId: UUID, id: UUID, to version: Int, identity: Identity, actor: AuditActor) async throws -> FlowVersion {
         try Access.require(identity, .administer, tenant: tenantId, what: "Flow")
-        let published = try await db.transaction(logger: logger) { tx in
+        let published = try await db.tenant(tenantId).transaction(logger: logger) { tx in
             try await ProviderService.lockLiveTenant(tx, tenantId, logger: logger)
             let rows = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM flows WHERE tenant_id = \(tenantId) AND id = \(id) AND deleted_at IS NULL FOR UPDATE
@@ -285,7 +285,7 @@ public struct FlowService: Sendable {
 
     public func versions(tenantId: UUID, id: UUID, identity: Identity) async throws -> [FlowVersion] {
         _ = try await get(tenantId: tenantId, id: id, identity: identity)
-        return try await db.withConnection { connection in try await versions(connection, flowId: id) }
+        return try await db.tenant(tenantId).transaction(logger: logger) { connection in try await versions(connection, flowId: id) }
     }
 
     func insertVersion(_ tx: PostgresConnection, flow: Flow, trigger: FlowTrigger, definition: FlowDefinition, copiedFrom: Int?,
@@ -326,7 +326,7 @@ public struct FlowService: Sendable {
         }
     }
 
-    func decode(_ rows: PostgresRowSequence) async throws -> [(flow: Flow, cursor: String)] {
+    func decode(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws -> [(flow: Flow, cursor: String)] {
         typealias Row = (UUID, UUID, String, String, String, String, Int, Int?, Date, Date, String)
         var result: [(Flow, String)] = []
         for try await r in rows.decode(Row.self) {

@@ -94,11 +94,11 @@ public final class CredentialCache: Sendable {
 /// Reconnects after failures; clears the whole cache on each (re)connection, since notifications
 /// sent while it was away are lost.
 public struct CredentialInvalidationListener: Service {
-    let db: PostgresClient
+    let db: DB
     let cache: CredentialCache
     let logger: Logger
 
-    public init(db: PostgresClient, cache: CredentialCache, logger: Logger) {
+    public init(db: DB, cache: CredentialCache, logger: Logger) {
         self.db = db
         self.cache = cache
         self.logger = logger
@@ -109,7 +109,7 @@ public struct CredentialInvalidationListener: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    try await db.withConnection { connection in
+                    try await db.client.withConnection { connection in
                         try await connection.listen(on: CredentialCache.channel) { notifications in
                             cache.invalidateAll()
                             for try await notification in notifications {

@@ -47,13 +47,13 @@ public struct ResolvedCredentials: Sendable {
 /// 3. otherwise `no_credentials`.
 /// One query per resolution; secrets are opened in memory only.
 public struct CredentialResolver: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let secrets: SecretBox
     let outbound: OutboundSettings
     public let cache: CredentialCache
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, outbound: OutboundSettings,
+    public init(db: DB, logger: Logger, secrets: SecretBox, outbound: OutboundSettings,
                 cache: CredentialCache = CredentialCache(ttl: .zero)) {
         self.db = db
         self.logger = logger
@@ -82,7 +82,7 @@ public struct CredentialResolver: Sendable {
     }
 
     func resolveFromDatabase(tenantId: UUID, type: ProviderType, providerId: UUID?, includeInactive: Bool) async throws -> ResolvedCredentials {
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT c.status, c.api_url, c.token, c.whatsapp_provider,
                    c.tools_config #>> '{whatsapp,url}', c.tools_config #>> '{whatsapp,key}',
                    c.tools_config #>> '{whatsapp,phone_number_id}', c.tools_config #>> '{whatsapp,workspace_id}',

@@ -5,12 +5,12 @@ import PostgresNIO
 /// Moving tenants off the legacy credential columns of `clients` (`api_url`, `token`,
 /// `whatsapp_provider`, `tools_config.whatsapp`) onto `client_providers` rows.
 public struct LegacyProviders: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let secrets: SecretBox
     let providers: ProviderService
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox) {
+    public init(db: DB, logger: Logger, secrets: SecretBox) {
         self.db = db
         self.logger = logger
         self.secrets = secrets
@@ -54,7 +54,7 @@ public struct LegacyProviders: Sendable {
 
     /// Every tenant (not deleted) with something in its legacy columns.
     public func tenants(only tenant: UUID? = nil) async throws -> [Legacy] {
-        let rows = try await db.query("""
+        let rows = try await db.scoped(tenant.map { .tenant($0) } ?? .platform(.maintenance)).query("""
             SELECT c.id, c.slug, c.whatsapp_provider, nullif(btrim(c.api_url), ''), nullif(c.token, ''),
                    nullif(btrim(c.tools_config #>> '{whatsapp,url}'), ''), nullif(c.tools_config #>> '{whatsapp,key}', ''),
                    nullif(c.tools_config #>> '{whatsapp,phone_number_id}', ''), nullif(c.tools_config #>> '{whatsapp,workspace_id}', ''),
@@ -100,7 +100,7 @@ public struct LegacyProviders: Sendable {
         guard let type = legacy.whatsappProvider ?? typeWhenUnset else {
             return .skipped("whatsapp_provider is empty, so the type is unknown; pass --type-when-unset")
         }
-        let existing = try await db.query("""
+        let existing = try await db.tenant(legacy.tenantId).query("""
             SELECT 1 FROM client_providers WHERE tenant_id = \(legacy.tenantId) AND lower(name) = \(Self.rowName(type))
             """, logger: logger)
         if try await existing.decode(Int.self).first(where: { _ in true }) != nil { return .alreadyMigrated(type: type) }

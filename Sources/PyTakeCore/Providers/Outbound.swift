@@ -7,10 +7,10 @@ public struct Outbound: Sendable {
     public let resolver: CredentialResolver
     public let senders: SenderFactory
     let providers: ProviderService
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
 
-    public init(resolver: CredentialResolver, senders: SenderFactory, providers: ProviderService, db: PostgresClient, logger: Logger) {
+    public init(resolver: CredentialResolver, senders: SenderFactory, providers: ProviderService, db: DB, logger: Logger) {
         self.resolver = resolver
         self.senders = senders
         self.providers = providers
@@ -76,7 +76,7 @@ public struct Outbound: Sendable {
         case .success(let receipt): details["outcome"] = "sent"; details["provider_message_id"] = receipt.providerMessageId ?? ""
         case .failure(let error): details["outcome"] = error.kind.rawValue
         }
-        try await db.transaction(logger: logger) { tx in
+        try await db.tenant(tenantId).transaction(logger: logger) { tx in
             try await AuditLog.record(tx, logger: logger, tenantId: tenantId, actor: actor, action: "provider.test_message",
                                       targetType: "provider", targetId: providerId.uuidString.lowercased(), details: details)
         }

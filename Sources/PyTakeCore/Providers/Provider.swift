@@ -192,13 +192,13 @@ extension Character {
 
 /// Provider instances of a tenant: tenant_admin and platform_admin write; every tenant role reads.
 public struct ProviderService: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let secrets: SecretBox
     /// Told (locally at once, other processes through NOTIFY) when a tenant's providers change.
     let cache: CredentialCache?
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox, cache: CredentialCache? = nil) {
+    public init(db: DB, logger: Logger, secrets: SecretBox, cache: CredentialCache? = nil) {
         self.db = db
         self.logger = logger
         self.secrets = secrets
@@ -245,7 +245,7 @@ public struct ProviderService: Sendable {
 
     public func get(tenantId: UUID, id: UUID, identity: Identity) async throws -> Provider {
         try Access.require(identity, .read, tenant: tenantId)
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT \(unescaped: Self.columns) FROM client_providers p
             WHERE id = \(id) AND tenant_id = \(tenantId)
               AND EXISTS (SELECT 1 FROM clients c WHERE c.id = p.tenant_id AND c.status <> 'deleted')
@@ -260,7 +260,7 @@ public struct ProviderService: Sendable {
             throw AppError.notFound("Tenant")
         }
         let after = try Cursor.decodeTimeAndID(query.page.cursor)
-        let rows = try await db.query("""
+        let rows = try await db.tenant(tenantId).query("""
             SELECT \(unescaped: Self.columns) FROM client_providers
             WHERE tenant_id = \(tenantId)
               AND (\(query.type?.rawValue)::text IS NULL OR provider_type = \(query.type?.rawValue))
@@ -337,7 +337,7 @@ public struct ProviderService: Sendable {
     /// A write to `tenantId`'s providers: locks the (live) tenant, announces the change to every
     /// process's credential cache at commit, and forgets this process's entries after it.
     private func changing<T: Sendable>(_ tenantId: UUID, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let result = try await db.transaction(logger: logger) { tx in
+        let result = try await db.tenant(tenantId).transaction(logger: logger) { tx in
             try await Self.lockLiveTenant(tx, tenantId, logger: logger)
             let result = try await body(tx)
             try await CredentialCache.notify(tx, tenant: tenantId, logger: logger)
@@ -364,7 +364,7 @@ public struct ProviderService: Sendable {
         }
     }
 
-    func decode(_ rows: PostgresRowSequence) async throws -> [(provider: Provider, cursorTime: String)] {
+    func decode(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws -> [(provider: Provider, cursorTime: String)] {
         var result: [(Provider, String)] = []
         typealias Row = (UUID, UUID, String, String, Bool, Int, String?, String, String?, String, Date, Date, String)
         for try await row in rows.decode(Row.self) {

@@ -7,11 +7,11 @@ import PostgresNIO
 /// rewritten only if it still holds the value that was read, so a concurrent write is never lost.
 /// Legacy values still in clear (written by older systems) are sealed on the way.
 public struct SecretRotation: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     let secrets: SecretBox
 
-    public init(db: PostgresClient, logger: Logger, secrets: SecretBox) {
+    public init(db: DB, logger: Logger, secrets: SecretBox) {
         self.db = db
         self.logger = logger
         self.secrets = secrets
@@ -60,7 +60,7 @@ public struct SecretRotation: Sendable {
     public func status() async throws -> [Count] {
         var counts: [Count] = []
         for column in Self.columns {
-            let rows = try await db.query(PostgresQuery(unsafeSQL: """
+            let rows = try await db.platform(.maintenance).query(PostgresQuery(unsafeSQL: """
                 SELECT CASE WHEN v LIKE 'v1:%' THEN split_part(v, ':', 2) ELSE 'clear' END AS key, count(*)::int8
                 FROM (SELECT \(column.value) AS v FROM \(column.table)) s WHERE v IS NOT NULL GROUP BY 1 ORDER BY 1
                 """), logger: logger)
@@ -76,7 +76,7 @@ public struct SecretRotation: Sendable {
             SELECT count(*)::int8 FROM \(column.table) WHERE \(column.value) IS NOT NULL AND \(column.value) NOT LIKE $1
             """)
         query.binds.append(prefix)
-        return try await db.query(query, logger: logger).decode(Int.self).first(where: { _ in true }) ?? 0
+        return try await db.platform(.maintenance).query(query, logger: logger).decode(Int.self).first(where: { _ in true }) ?? 0
     }
 
     /// Re-seals, in batches, every value not under the current key. Returns rows rewritten per column.
@@ -87,7 +87,7 @@ public struct SecretRotation: Sendable {
             var total = 0
             var attempts = 0
             while true {
-                let rewritten = try await db.transaction(logger: logger) { tx -> Int in
+                let rewritten = try await db.platform(.maintenance).transaction(logger: logger) { tx -> Int in
                     var query = PostgresQuery(unsafeSQL: """
                         SELECT id, \(column.value) FROM \(column.table)
                         WHERE \(column.value) IS NOT NULL AND \(column.value) NOT LIKE $1

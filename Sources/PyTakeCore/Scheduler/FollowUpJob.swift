@@ -23,11 +23,11 @@ public struct FollowUpJob: ScheduledJob {
     }
 
     public let name = "followup"
-    let db: PostgresClient
+    let db: DB
     let outbound: Outbound
     let settings: Settings
 
-    public init(db: PostgresClient, outbound: Outbound, settings: Settings) {
+    public init(db: DB, outbound: Outbound, settings: Settings) {
         self.db = db
         self.outbound = outbound
         self.settings = settings
@@ -103,7 +103,7 @@ public struct FollowUpJob: ScheduledJob {
     /// Rows a dead run left `pending`: the message may or may not have gone out, so it is not sent
     /// again (the customer must never get the same follow-up twice).
     func recoverInterrupted(runId: Int64, logger: Logger) async throws -> Int {
-        let rows = try await db.query("""
+        let rows = try await db.platform(.scheduledJobs).query("""
             WITH lost AS (
                 UPDATE followups SET status = 'unknown', updated_at = now(),
                     error = 'interrupted while sending (its scheduler stopped); it may or may not have been delivered, so it is not sent again'
@@ -130,7 +130,7 @@ public struct FollowUpJob: ScheduledJob {
     /// Enabled policies of active tenants, minus the tenants in their quiet hours right now (by the
     /// database's clock, in each tenant's timezone).
     func activePolicies(logger: Logger) async throws -> (policies: [UUID: FollowUpPolicy], quiet: Int) {
-        let rows = try await db.query("""
+        let rows = try await db.platform(.scheduledJobs).query("""
             SELECT id, (tools_config -> 'followup')::text,
                    (extract(hour FROM now() AT TIME ZONE timezone) * 60 + extract(minute FROM now() AT TIME ZONE timezone))::int8
             FROM clients
@@ -157,7 +157,7 @@ public struct FollowUpJob: ScheduledJob {
         let tenants = Array(policies.keys)
         let afterSeconds = tenants.map { policies[$0]!.afterHours * 3600 }
         let maxAttempts = tenants.map { policies[$0]!.maxAttempts }
-        let rows = try await db.query("""
+        let rows = try await db.platform(.scheduledJobs).query("""
             WITH policy AS (
                 SELECT * FROM unnest(\(tenants)::uuid[], \(afterSeconds)::float8[], \(maxAttempts)::int8[]) AS p(tenant_id, after_secs, max_attempts)
             ),
@@ -276,7 +276,7 @@ public struct FollowUpJob: ScheduledJob {
     /// pending message and takes the (conversation, attempt) key, in one transaction.
     func claim(_ c: Candidate, afterSeconds: Double, kind: String, body: String, payload: String, runId: Int64,
                logger: Logger) async throws -> Claim {
-        try await db.transaction(logger: logger) { tx -> Claim in
+        try await db.tenant(c.tenantId).transaction(logger: logger) { tx -> Claim in
             let due = try await tx.query("""
                 SELECT 1 FROM active_conversations
                 WHERE id = \(c.conversationId) AND status = 'open' AND NOT bot_paused
@@ -321,7 +321,7 @@ public struct FollowUpJob: ScheduledJob {
     }
 
     func record(_ c: Candidate, messageId: UUID, kind: String, outcome: Result<SendReceipt, SendError>, logger: Logger) async throws {
-        try await db.transaction(logger: logger) { tx in
+        try await db.tenant(c.tenantId).transaction(logger: logger) { tx in
             switch outcome {
             case .success(let receipt):
                 try await tx.query("UPDATE followups SET status = 'sent', updated_at = now() WHERE message_id = \(messageId)", logger: logger)

@@ -68,13 +68,13 @@ public struct JobRunner: Sendable {
         }
     }
 
-    public let db: PostgresClient
+    public let db: DB
     public let logger: Logger
     public let settings: Settings
     /// This replica, as `job_runs.owner` shows it.
     public let owner: String
 
-    public init(db: PostgresClient, logger: Logger, settings: Settings) {
+    public init(db: DB, logger: Logger, settings: Settings) {
         self.db = db
         self.logger = logger
         self.settings = settings
@@ -90,7 +90,7 @@ public struct JobRunner: Sendable {
 
     /// Makes sure the schedule has a row for `job` (first due now).
     func register(_ job: String) async throws {
-        try await db.query("""
+        try await db.unscoped.query("""
             INSERT INTO job_schedule (job, next_run_at) VALUES (\(job), now()) ON CONFLICT (job) DO NOTHING
             """, logger: logger)
     }
@@ -101,7 +101,7 @@ public struct JobRunner: Sendable {
     func claim(_ job: String, manual: JobOptions? = nil) async throws -> Claim? {
         let lease = settings.leaseSeconds
         let interval = settings.intervals[job] ?? 300
-        return try await db.transaction(logger: logger) { tx -> Claim? in
+        return try await db.unscoped.transaction(logger: logger) { tx -> Claim? in
             let rows = try await tx.query("""
                 SELECT next_run_at <= now(), run_id, lease_until IS NULL OR lease_until < now(), lease_owner
                 FROM job_schedule WHERE job = \(job) FOR UPDATE SKIP LOCKED
@@ -162,7 +162,7 @@ public struct JobRunner: Sendable {
 
     /// Extends the lease; false when this run no longer holds it (taken over).
     func renew(_ job: String, runId: Int64) async throws -> Bool {
-        let rows = try await db.query("""
+        let rows = try await db.unscoped.query("""
             UPDATE job_schedule SET lease_until = clock_timestamp() + make_interval(secs => \(settings.leaseSeconds))
             WHERE job = \(job) AND run_id = \(runId) RETURNING 1
             """, logger: logger)
@@ -171,7 +171,7 @@ public struct JobRunner: Sendable {
 
     /// Records the outcome and releases the lease, only if this run still holds it.
     func finish(_ job: String, runId: Int64, status: String, counts: [String: Int], error: String?, runAgainNow: Bool) async throws {
-        try await db.transaction(logger: logger) { tx in
+        try await db.unscoped.transaction(logger: logger) { tx in
             let released = try await tx.query("""
                 UPDATE job_schedule SET run_id = NULL, lease_owner = NULL, lease_until = NULL,
                     next_run_at = CASE WHEN \(runAgainNow) THEN least(next_run_at, now()) ELSE next_run_at END
@@ -258,7 +258,7 @@ public struct JobRunner: Sendable {
 
     /// Seconds until `job` may have work (its next slot or an expiring lease), by the database's clock.
     func secondsUntilDue(_ job: String) async throws -> Double {
-        let rows = try await db.query("""
+        let rows = try await db.unscoped.query("""
             SELECT extract(epoch FROM least(next_run_at, coalesce(lease_until, next_run_at)) - now())::float8
             FROM job_schedule WHERE job = \(job)
             """, logger: logger)

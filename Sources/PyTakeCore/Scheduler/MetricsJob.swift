@@ -14,9 +14,9 @@ import PostgresNIO
 /// their events by the same aggregation.
 public struct MetricsJob: ScheduledJob {
     public let name = "metrics"
-    let db: PostgresClient
+    let db: DB
 
-    public init(db: PostgresClient) {
+    public init(db: DB) {
         self.db = db
     }
 
@@ -74,9 +74,11 @@ public struct MetricsJob: ScheduledJob {
 
     public func run(_ run: JobRun) async throws -> [String: Int] {
         let logger = run.logger
-        return try await db.transaction(logger: logger) { tx in
+        return try await db.client.transaction(logger: logger) { tx in
             // One snapshot for the whole run: what it reads is exactly what its watermark says it read.
             try await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
+            // Every tenant's events (set after the isolation level, which must come first).
+            try await ScopedDB.apply(.platform(.scheduledJobs), on: tx, logger: logger)
             // Locked: a second run (another replica after a takeover) waits here, then fails to
             // serialize instead of counting the same events again.
             // A database restored from a dump starts transaction ids again below the stored

@@ -58,12 +58,12 @@ enum DailyMetricsRead {}
 
 /// Reads `metrics_daily` (never the event log) and `job_runs`.
 public struct MetricsService: Sendable {
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
     /// Longest range one request may ask for.
     public static let maxDays = 366
 
-    public init(db: PostgresClient, logger: Logger) {
+    public init(db: DB, logger: Logger) {
         self.db = db
         self.logger = logger
     }
@@ -73,7 +73,7 @@ public struct MetricsService: Sendable {
         let (from, to) = try Self.range(from, to)
         // One statement (a dashboard reads this often): the tenant, the job's freshness, and the
         // range's stored rows, with no row for a day without activity (filled in below).
-        let rows = try await db.prepared(DailyMetricsRead.self, """
+        let rows = try await db.tenant(tenantId).prepared(DailyMetricsRead.self, """
             SELECT c.timezone, (SELECT updated_at FROM metrics_watermark), m.day::text,
                    m.messages_in, m.messages_out, m.conversations_started, m.conversations_closed, m.handoffs,
                    m.followups_sent, m.flows_completed, m.responded_conversations,
@@ -110,7 +110,7 @@ public struct MetricsService: Sendable {
     public func overview(from: String, to: String, identity: Identity) async throws -> MetricsReport {
         try Access.requirePlatformAdmin(identity)
         let (from, to) = try Self.range(from, to)
-        let rows = try await db.query("""
+        let rows = try await db.platform(.platformMetrics).query("""
             SELECT day::text, sum(messages_in)::int8, sum(messages_out)::int8, sum(conversations_started)::int8,
                    sum(conversations_closed)::int8, sum(handoffs)::int8, sum(followups_sent)::int8, sum(flows_completed)::int8,
                    sum(responded_conversations)::int8, NULL::float8,
@@ -121,7 +121,7 @@ public struct MetricsService: Sendable {
             """, logger: logger)
         let stored = Dictionary(uniqueKeysWithValues: try await Self.decode(rows).map { ($0.day, $0) })
         let days = Self.days(from: from, to: to).map { stored[$0] ?? DailyMetrics.zero($0) }
-        let active = try await db.query("""
+        let active = try await db.platform(.platformMetrics).query("""
             SELECT count(DISTINCT tenant_id)::int8 FROM metrics_daily WHERE day BETWEEN \(from)::date AND \(to)::date
             """, logger: logger)
         return MetricsReport(from: from, to: to, timezone: nil, days: days, totals: Self.totals(days, from: from),
@@ -137,7 +137,7 @@ public struct MetricsService: Sendable {
         v.check(job.map { (1...64).contains($0.unicodeScalars.count) && !$0.containsNUL } ?? true, "job", "must be 1 to 64 characters")
         try v.finish()
         let before = try Cursor.decodeID(page.cursor)
-        let rows = try await db.query("""
+        let rows = try await db.unscoped.query("""
             SELECT id, job, trigger, status, owner, scheduled_for, started_at, finished_at, takeover_of, options::text, counts::text, error
             FROM job_runs
             WHERE (\(job)::text IS NULL OR job = \(job)) AND (\(status)::text IS NULL OR status = \(status))
@@ -156,7 +156,7 @@ public struct MetricsService: Sendable {
     }
 
     func computedThrough() async throws -> Date? {
-        let rows = try await db.query("SELECT updated_at FROM metrics_watermark", logger: logger)
+        let rows = try await db.unscoped.query("SELECT updated_at FROM metrics_watermark", logger: logger)
         return try await rows.decode(Date.self).first { _ in true }
     }
 
@@ -175,7 +175,7 @@ public struct MetricsService: Sendable {
         return (from, to)
     }
 
-    static func decode(_ rows: PostgresRowSequence) async throws -> [DailyMetrics] {
+    static func decode(_ rows: some AsyncSequence<PostgresRow, any Error> & Sendable) async throws -> [DailyMetrics] {
         var days: [DailyMetrics] = []
         typealias Row = (String, Int, Int, Int, Int, Int, Int, Int, Int, Double?, Double?)
         for try await r in rows.decode(Row.self) {

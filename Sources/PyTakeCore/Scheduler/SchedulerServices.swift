@@ -11,10 +11,10 @@ public struct SchedulerServices: Sendable {
     public let scheduler: JobScheduler
     let httpClient: HTTPClient
     let credentialCache: CredentialCache
-    let db: PostgresClient
+    let db: DB
     let logger: Logger
 
-    public init(settings: Settings, db: PostgresClient, secrets: SecretBox, logger: Logger) {
+    public init(settings: Settings, db: DB, secrets: SecretBox, logger: Logger) {
         self.db = db
         self.logger = logger
         let s = settings.scheduler
