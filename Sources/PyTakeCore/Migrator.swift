@@ -150,7 +150,7 @@ public struct Migrator: Sendable {
     public func status(client: PostgresClient, logger: Logger) async throws -> [MigrationStatus] {
         try await client.withConnection { connection in
             try await withLock(connection, logger: logger) {
-                let applied = try await appliedMigrations(connection, logger: logger)
+                let applied = try await appliedMigrations(connection, create: false, logger: logger)
                 var result = migrations.map { migration -> MigrationStatus in
                     guard let row = applied[migration.name] else { return .init(name: migration.name, state: .pending) }
                     return .init(name: migration.name, state: row.checksum == migration.checksum ? .applied(at: row.at) : .modified)
@@ -187,14 +187,20 @@ public struct Migrator: Sendable {
         }
     }
 
-    private func appliedMigrations(_ connection: PostgresConnection, logger: Logger) async throws -> [String: (checksum: String, at: Date)] {
-        try await connection.query("""
+    /// `create`: make the record when it is missing (migrate); status only reads, so it works for
+    /// the application's role, which may not create tables.
+    private func appliedMigrations(_ connection: PostgresConnection, create: Bool = true, logger: Logger) async throws -> [String: (checksum: String, at: Date)] {
+        if !create {
+            let exists = try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger)
+            guard try await exists.decode(Bool.self).first(where: { _ in true }) == true else { return [:] }
+        }
+        if create { try await connection.query("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 name       text PRIMARY KEY,
                 checksum   text NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
-            """, logger: logger)
+            """, logger: logger) }
         var applied: [String: (checksum: String, at: Date)] = [:]
         let rows = try await connection.query("SELECT name, checksum, applied_at FROM schema_migrations", logger: logger)
         for try await (name, checksum, at) in rows.decode((String, String, Date).self) {
