@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from pytake_harness import (  # noqa: E402,F401  (re-exported: the test modules use them as harness.X)
     ADMIN_EMAIL, ADMIN_PASSWORD, ENCRYPTION_KEY, JWT_SECRET, LOG_DIR, META_APP_ID, META_APP_SECRET, META_CONFIG_ID, ROOT,
-    Api, ApiError, FakeService, PyTake, free_port, meta_text_message, post_webhook, require_env, sign_webhook,
+    Api, ApiError, FakeService, PyTake, app_database_url, free_port, meta_text_message, post_webhook, require_env, sign_webhook,
 )
 
 WAIT_SECONDS = 20

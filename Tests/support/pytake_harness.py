@@ -1,5 +1,5 @@
 """What PyTake's process-level tests share (browser, fault, contract and scale-out tests): a
-throwaway PostgreSQL cluster, real pytake-server /
+throwaway PostgreSQL cluster, the database role the processes connect as, real pytake-server /
 pytake-scheduler / pytake-admin processes, a loopback fake of Meta's Graph API (and of the other
 outside services), a small API client, and signed Meta webhooks.
 
@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -40,6 +41,10 @@ ADMIN_EMAIL = "root@pytake.test"
 ADMIN_PASSWORD = "correct horse battery staple"
 # Server logs go beside the browser tests' screenshots (one directory to collect after a CI run).
 LOG_DIR = os.environ.get("PYTAKE_SCREENSHOT_DIR", os.path.join(ROOT, ".build", "browser-screenshots"))
+# The NOLOGIN group role `pytake-admin migrate` grants the application's privileges to, and the
+# LOGIN role in it that the test processes connect as (see app_database_url).
+APP_GROUP_ROLE = "pytake_app"
+APP_LOGIN_ROLE = "pytake_login"
 
 
 def require_env(name):
@@ -59,7 +64,7 @@ def free_port():
 
 
 def psql(url, sql, timeout=60):
-    """Runs SQL as the URL's user (fixtures, checks); returns the unaligned output."""
+    """Runs SQL as the URL's user (fixtures, checks, role set-up); returns the unaligned output."""
     result = subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-qAt", url, "-c", sql], capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"psql failed: {result.stderr}")
@@ -70,6 +75,49 @@ def with_database(url, name):
     """The same server URL naming another database (query string kept)."""
     base, _, query = url.partition("?")
     return base.rsplit("/", 1)[0] + "/" + name + (("?" + query) if query else "")
+
+
+def app_database_url(superuser_url):
+    """The URL pytake-server and pytake-scheduler connect with, given the superuser URL of a migrated
+    database.
+
+    The processes refuse to connect as a superuser or a BYPASSRLS role (row-level security). When the
+    migrations created the group role `pytake_app`, this makes sure a LOGIN role `pytake_login` in it
+    exists (roles are cluster-wide and test runs share clusters, so creating it is idempotent and
+    safe against a concurrent run) and returns the URL with that user. The role gets the superuser
+    URL's password when it has one (the Swift tests' cluster uses scram-sha-256; throwaway clusters
+    trust loopback). Before the migrations create `pytake_app`, the superuser URL is returned as is.
+    """
+    if psql(superuser_url, f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_GROUP_ROLE}'") != "1":
+        return superuser_url
+    parts = urllib.parse.urlsplit(superuser_url)
+    password = urllib.parse.unquote(parts.password) if parts.password is not None else None
+    secret = "" if password is None else " PASSWORD '" + password.replace("'", "''") + "'"
+    # Two runs may create it at once: one wins, the other sees duplicate_object (or, in the race
+    # inside the catalog, unique_violation) and uses the winner's role.
+    psql(superuser_url, f"""
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_LOGIN_ROLE}') THEN
+                CREATE ROLE {APP_LOGIN_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS{secret} IN ROLE {APP_GROUP_ROLE};
+            END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END $$""")
+    # A role left from before the group existed (or a group re-created since) gets the membership.
+    psql(superuser_url, f"""
+        DO $$ BEGIN
+            IF NOT pg_has_role('{APP_LOGIN_ROLE}', '{APP_GROUP_ROLE}', 'MEMBER') THEN
+                GRANT {APP_GROUP_ROLE} TO {APP_LOGIN_ROLE};
+            END IF;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END $$""")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = urllib.parse.quote(APP_LOGIN_ROLE)
+    if parts.password is not None:
+        netloc += ":" + parts.password
+    netloc += "@" + host + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def pg_bin():
@@ -239,7 +287,9 @@ def default_env(fake):
 class PyTake:
     """pytake-server (and its CLIs) on a test database, with the fake as Meta/LancePilot.
 
-    `base_env` replaces default_env(fake); `extra_env` is laid over it. The server's
+    `database_url` is the superuser URL: pytake-admin and psql fixtures use it; pytake-server and
+    pytake-scheduler connect through app_database_url (the application role, once the migrations
+    made it). `base_env` replaces default_env(fake); `extra_env` is laid over it. The server's
     output goes to `log_path` (default LOG_DIR/server-PORT.log).
     """
 
@@ -260,14 +310,31 @@ class PyTake:
         self.env.update(extra_env or {})
         self.process = None
         self.log_path = log_path or os.path.join(LOG_DIR, f"server-{self.port}.log")
+        self._app_url = None
 
     def binary(self, name):
         return os.path.join(self.bin_dir, name)
 
+    def app_url(self):
+        """DATABASE_URL of the server and scheduler processes (see app_database_url)."""
+        if self._app_url is None:
+            url = app_database_url(self.database_url)
+            if url == self.database_url:
+                return url  # not migrated with the role yet: asked again next time
+            self._app_url = url
+        return self._app_url
+
+    def process_env(self, name):
+        """The environment `name` runs with: the application role for the server and the scheduler,
+        the superuser for pytake-admin (migrations, users, keys)."""
+        if name in ("pytake-server", "pytake-scheduler"):
+            return dict(self.env, DATABASE_URL=self.app_url())
+        return self.env
+
     def start(self):
         os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
         with open(self.log_path, "wb") as log:  # the child keeps its own descriptor
-            self.process = subprocess.Popen([self.binary("pytake-server")], env=self.env, stdout=log,
+            self.process = subprocess.Popen([self.binary("pytake-server")], env=self.process_env("pytake-server"), stdout=log,
                                             stderr=subprocess.STDOUT, cwd=ROOT)
         self.wait_ready()
         return self
@@ -303,14 +370,14 @@ class PyTake:
 
     def cli(self, name, *args, stdin=None, check=True, timeout=120):
         """Runs pytake-admin or pytake-scheduler against the test database; returns stdout."""
-        result = subprocess.run([self.binary(name), *args], env=self.env, input=stdin, capture_output=True, text=True,
+        result = subprocess.run([self.binary(name), *args], env=self.process_env(name), input=stdin, capture_output=True, text=True,
                                 cwd=ROOT, timeout=timeout)
         if check and result.returncode != 0:
             raise RuntimeError(f"{name} {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
         return result.stdout
 
     def psql(self, sql):
-        """Runs SQL on the test database (for fixtures no API writes, such as legacy columns)."""
+        """Runs SQL on the test database as the superuser (for fixtures no API writes, such as legacy columns)."""
         return psql(self.database_url, sql)
 
 
