@@ -11,7 +11,6 @@ import Testing
 /// `SchedulerProcessTests`. Set PYTAKE_SKIP_FAULT_TESTS=1 to skip.
 @Suite struct FaultTests {
     static let enabled = ProcessInfo.processInfo.environment["PYTAKE_SKIP_FAULT_TESTS"] != "1"
-        && ProcessInfo.processInfo.environment["PYTAKE_SKIP_BROWSER_TESTS"] != "1"  // the harness needs selenium installed
 
     @Test(.enabled(if: enabled, "PYTAKE_SKIP_FAULT_TESTS=1"), .timeLimit(.minutes(15)))
     func databaseRestartAndHangingProvider() async throws {

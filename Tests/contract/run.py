@@ -30,25 +30,23 @@ Exit status 0 only when both halves pass.
 
 import base64
 import datetime
-import hashlib
-import hmac
-import http.server
 import importlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
-import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
+import pytake_harness as harness  # noqa: E402  (PyTake, FakeService, Api, signing helpers)
+
+ROOT = harness.ROOT
 SPEC = os.path.join(ROOT, "openapi.yaml")
 JWT_SECRET = "contract-test-secret-0123456789-abcdefghijklmnop"
 ENCRYPTION_KEY = base64.b64encode(b"contract-test-encryption-key-32b").decode()
@@ -60,12 +58,6 @@ PHONE_NUMBER_ID = "106540352242922"
 
 def log(message):
     print(f"[contract] {message}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tool(name):
@@ -82,177 +74,80 @@ def tool(name):
 # ---------------------------------------------------------------------------- fake providers
 
 
-class FakeProviders:
+def fake_providers():
     """Meta's Graph API, Uazapi and LancePilot on loopback: every send succeeds with a message id,
     in whichever shape the sender reads (Meta `messages[0].id`, Uazapi `messageid`, LancePilot
     `data.id`). Nothing a fuzzed request triggers leaves the machine through the seeded providers."""
+    fake = harness.FakeService()
+    counter = {"n": 0}
+    lock = threading.Lock()
 
-    def __init__(self):
-        counter = {"n": 0}
-        lock = threading.Lock()
+    def answer(_request):
+        with lock:
+            counter["n"] += 1
+            n = counter["n"]
+        return 200, {
+            "messaging_product": "whatsapp",
+            "messages": [{"id": f"wamid.contract.{n}"}],
+            "messageid": f"uazapi-{n}",
+            "data": {"id": f"lancepilot-{n}"},
+            "success": True,
+        }, {}
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def answer(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                with lock:
-                    counter["n"] += 1
-                    n = counter["n"]
-                body = json.dumps({
-                    "messaging_product": "whatsapp",
-                    "messages": [{"id": f"wamid.contract.{n}"}],
-                    "messageid": f"uazapi-{n}",
-                    "data": {"id": f"lancepilot-{n}"},
-                    "success": True,
-                }).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = answer
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
+    fake.route("*", r".*", answer)
+    return fake
 
 
 # ---------------------------------------------------------------------------- the server
 
 
-class Server:
-    def __init__(self, database_url, bin_dir, fake, workdir):
-        self.bin_dir = bin_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = os.path.join(workdir, "server.log")
-        self.process = None
-        self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "DATABASE_URL": database_url,
-            "JWT_SECRET": JWT_SECRET,
-            "PYTAKE_ENCRYPTION_KEY": ENCRYPTION_KEY,
-            "PYTAKE_MIGRATIONS_DIR": os.path.join(ROOT, "migrations"),
-            "PYTAKE_PUBLIC_DIR": os.path.join(ROOT, "public"),
-            "HTTP_PORT": str(self.port),
-            "LOG_LEVEL": "warning",
-            # The fuzzer sends thousands of requests from one address and one user.
-            "RATE_LIMIT_IP_PER_MINUTE": "0",
-            "RATE_LIMIT_USER_PER_MINUTE": "0",
-            "LOGIN_MAX_FAILURES_PER_IP": "10000",
-            "LOGIN_MAX_FAILURES_PER_ACCOUNT": "10000",
-            "ACCESS_TOKEN_TTL_SECONDS": "3600",
-            # Embedded Signup configured, so its operations run their checks instead of 503.
-            "META_APP_ID": "1234567890",
-            "META_CONFIG_ID": "987654321",
-            "META_APP_SECRET": META_APP_SECRET,
-            "META_VERIFY_TOKEN": "contract-verify-token",
-            "META_GRAPH_URL": fake.url,
-            "LANCEPILOT_API_URL": fake.url + "/lancepilot",
-            "PROVIDER_ALLOW_PRIVATE_NETWORKS": "true",
-            "PROVIDER_RETRY_ATTEMPTS": "1",
-            "PROVIDER_TIMEOUT_SECONDS": "3",
-            "SESSION_RECHECK_SECONDS": "0",
-            "METRICS_CACHE_SECONDS": "0",
-            "SCHEDULER_IN_SERVER": "false",
-            # Conversations stay as seeded: no bot turns race the fuzzer.
-            "ENGINE_ENABLED": "false",
-        }
-
-    def binary(self, name):
-        return os.path.join(self.bin_dir, name)
-
-    def cli(self, name, *args, stdin=None):
-        result = subprocess.run([self.binary(name), *args], env=self.env, input=stdin, capture_output=True, text=True,
-                                cwd=ROOT, timeout=180)
-        if result.returncode != 0:
-            raise RuntimeError(f"{name} {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
-
-    def start(self):
-        log_file = open(self.log_path, "wb")
-        self.process = subprocess.Popen([self.binary("pytake-server")], env=self.env, stdout=log_file,
-                                        stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"pytake-server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as res:
-                    if res.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"pytake-server did not become ready:\n{self.log()}")
-
-    def log(self, tail=6000):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-tail:]
-        except OSError:
-            return "(no log)"
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+def server_env(fake):
+    """pytake-server's configuration for the fuzzer (instead of the browser tests' default_env)."""
+    return {
+        "JWT_SECRET": JWT_SECRET,
+        "PYTAKE_ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "LOG_LEVEL": "warning",
+        # The fuzzer sends thousands of requests from one address and one user.
+        "RATE_LIMIT_IP_PER_MINUTE": "0",
+        "RATE_LIMIT_USER_PER_MINUTE": "0",
+        "LOGIN_MAX_FAILURES_PER_IP": "10000",
+        "LOGIN_MAX_FAILURES_PER_ACCOUNT": "10000",
+        "ACCESS_TOKEN_TTL_SECONDS": "3600",
+        # Embedded Signup configured, so its operations run their checks instead of 503.
+        "META_APP_ID": "1234567890",
+        "META_CONFIG_ID": "987654321",
+        "META_APP_SECRET": META_APP_SECRET,
+        "META_VERIFY_TOKEN": "contract-verify-token",
+        "META_GRAPH_URL": fake.url,
+        "LANCEPILOT_API_URL": fake.url + "/lancepilot",
+        "PROVIDER_ALLOW_PRIVATE_NETWORKS": "true",
+        "PROVIDER_RETRY_ATTEMPTS": "1",
+        "PROVIDER_TIMEOUT_SECONDS": "3",
+        "SESSION_RECHECK_SECONDS": "0",
+        "METRICS_CACHE_SECONDS": "0",
+        "SCHEDULER_IN_SERVER": "false",
+        # Conversations stay as seeded: no bot turns race the fuzzer.
+        "ENGINE_ENABLED": "false",
+    }
 
 
-class Api:
+class Api(harness.Api):
     """Just enough HTTP to seed the database before the fuzzer and the generated client run."""
 
-    def __init__(self, base_url, email, password):
-        self.base_url = base_url
-        self.token = None
-        self.token = self.call("POST", "/api/v1/auth/login", {"email": email, "password": password})["access_token"]
-
     def call(self, method, path, body=None, headers=None):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base_url + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        for key, value in (headers or {}).items():
-            req.add_header(key, value)
         try:
-            with urllib.request.urlopen(req, timeout=30) as res:
-                text = res.read().decode()
-        except urllib.error.HTTPError as err:
-            raise RuntimeError(f"seeding: {method} {path} answered {err.code}: {err.read().decode()}") from None
-        return json.loads(text) if text else None
+            return super().call(method, path, body, headers)
+        except harness.ApiError as err:
+            raise RuntimeError(f"seeding: {method} {path} answered {err.status}: {err.body}") from None
 
 
 def post_webhook(base_url, phone_number_id, wa_id, name, text):
     """A customer's message, signed with the app secret as Meta signs it."""
-    payload = {"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
-        "field": "messages",
-        "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
-            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-            "messages": [{"from": wa_id, "id": f"wamid.seed.{wa_id}.{time.time_ns()}", "timestamp": str(int(time.time())),
-                          "type": "text", "text": {"body": text}}],
-        },
-    }]}]}
+    payload = harness.meta_text_message(phone_number_id, wa_id, name, text, message_id=f"wamid.seed.{wa_id}.{time.time_ns()}")
     body = json.dumps(payload).encode()
     req = urllib.request.Request(base_url + "/meta/webhook", data=body, method="POST")
     req.add_header("Content-Type", "application/json")
-    req.add_header("X-Hub-Signature-256", "sha256=" + hmac.new(META_APP_SECRET.encode(), body, hashlib.sha256).hexdigest())
+    req.add_header("X-Hub-Signature-256", harness.sign_webhook(body, META_APP_SECRET))
     with urllib.request.urlopen(req, timeout=30) as res:
         receipt = json.loads(res.read())
     if receipt.get("stored") != 1:
@@ -307,7 +202,7 @@ def seed(server, fake):
         raise RuntimeError(f"seeding: expected 3 conversations, found {len(conversations)}")
 
     # One metrics run, so job runs and daily figures have rows to list.
-    server.cli("pytake-scheduler", "--once", "metrics")
+    server.cli("pytake-scheduler", "--once", "metrics", timeout=180)
 
     return {
         "PYTAKE_CONTRACT_TOKEN": admin.token,
@@ -464,22 +359,21 @@ def main():
             sys.exit("set PYTAKE_CONTRACT_DATABASE_URL (a migrated, empty database) or PYTAKE_CONTRACT_SERVER_URL (see run.py)")
         name = f"pytake_contract_{os.getpid()}"
         subprocess.run(["psql", "-qAt", server_url, "-c", f"CREATE DATABASE {name}"], check=True)
-        base, _, query = server_url.partition("?")
-        database_url = base.rsplit("/", 1)[0] + "/" + name + (("?" + query) if query else "")
+        database_url = harness.with_database(server_url, name)
         created = (server_url, name)
 
     workdir = tempfile.mkdtemp(prefix="pytake-contract-")
     os.environ["PYTAKE_CONTRACT_WORKDIR"] = workdir
-    fake = FakeProviders()
-    server = Server(database_url, bin_dir, fake, workdir)
+    fake = fake_providers()
+    server = harness.PyTake(database_url, bin_dir, fake, base_env=server_env(fake), log_path=os.path.join(workdir, "server.log"))
     started = time.time()
     fuzz_ok = client_ok = True
     try:
         if created:
             log(f"migrating {created[1]}")
-            server.cli("pytake-admin", "migrate")
+            server.cli("pytake-admin", "migrate", timeout=180)
         server.cli("pytake-admin", "users", "create", "--email", ADMIN_EMAIL, "--role", "platform_admin", "--password-stdin",
-                   stdin=ADMIN_PASSWORD + "\n")
+                   stdin=ADMIN_PASSWORD + "\n", timeout=180)
         server.start()
         log(f"pytake-server ready at {server.url} (log: {server.log_path})")
         seeded = seed(server, fake)
@@ -495,7 +389,7 @@ def main():
                 log(f"scenario FAILED: {error}")
                 client_ok = False
         if not (fuzz_ok and client_ok):
-            print("server log (tail):\n" + server.log(), flush=True)
+            print("server log (tail):\n" + server.log(6000), flush=True)
     except BaseException:
         fuzz_ok = client_ok = False
         raise

@@ -17,69 +17,21 @@ and a real pytake-server against it, with a loopback fake of Meta's Graph API.
 Exit status 0 when every check passed.
 """
 
-import glob
 import json
 import os
-import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "browser"))
-import harness  # noqa: E402  (FakeService, Api, signing helpers; no browser is started here)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import pytake_harness as harness  # noqa: E402  (Cluster, FakeService, PyTake, Api, signing helpers; no browser)
 
 ROOT = harness.ROOT
 PHONE_NUMBER_ID = "106540352242922"
-
-
-def pg_bin():
-    if os.environ.get("PG_BIN_DIR"):
-        return os.environ["PG_BIN_DIR"]
-    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
-    if not dirs:
-        sys.exit("PostgreSQL server binaries not found (set PG_BIN_DIR)")
-    return dirs[-1]
-
-
-class Cluster:
-    """A throwaway PostgreSQL cluster this test may stop and start."""
-
-    def __init__(self):
-        self.port = harness.free_port()
-        self.root = os.geteuid() == 0
-        self.dir = tempfile.mkdtemp(prefix="pytake-faults-pg-")
-        if self.root:
-            shutil.chown(self.dir, "postgres")
-        self.data = os.path.join(self.dir, "data")
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
-
-    def run(self, *args, check=True):
-        cmd = [os.path.join(pg_bin(), args[0]), *args[1:]]
-        if self.root:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, check=check, cwd=self.dir, timeout=120)
-
-    def init(self):
-        self.run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
-        return self.start()
-
-    def start(self):
-        self.run("pg_ctl", "-D", self.data, "-w", "-l", os.path.join(self.dir, "log"), "-o",
-                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-        return self
-
-    def stop(self):
-        self.run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop", check=False)
-
-    def destroy(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def post(url, body, headers=None, timeout=30):
@@ -117,9 +69,8 @@ def setUpModule():
 
 
 def start():
-    Env.cluster = Cluster().init()
-    subprocess.run(["psql", "-qAt", Env.cluster.url, "-c", "CREATE DATABASE faults"], check=True, capture_output=True)
-    database = Env.cluster.url.rsplit("/", 1)[0] + "/faults"
+    Env.cluster = harness.Cluster(prefix="pytake-faults-pg-").init()
+    database = Env.cluster.create_database("faults")
     Env.fake = harness.FakeService()
     bin_dir = os.environ.get("PYTAKE_BIN_DIR", os.path.join(ROOT, ".build", "debug"))
     Env.pytake = harness.PyTake(database, bin_dir, Env.fake, {
