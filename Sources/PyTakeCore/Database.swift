@@ -213,17 +213,72 @@ extension PreparedSQL {
     }
 }
 
-/// Runs `body`, cancelled and reported as `onTimeout` when it takes longer than `limit`.
-func withTimeout<T: Sendable>(_ limit: Duration, onTimeout: @autoclosure @escaping @Sendable () -> any Error,
-                              _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
+/// Runs `body`, reported as `onTimeout` when it takes longer than `limit`. The caller has its
+/// answer at the limit even when `body` does not stop at once when cancelled (a statement waiting
+/// on a database connection that died mid-query, which only the socket's end interrupts): `body`
+/// is cancelled and left to finish on its own, instead of holding a request or a writer past its
+/// deadline.
+public func withTimeout<T: Sendable>(_ limit: Duration, onTimeout: @autoclosure @escaping @Sendable () -> any Error,
+                                     _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let race = Race<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            race.begin(continuation)
+            let work = Task {
+                do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
+            }
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                if !Task.isCancelled { race.finish(.failure(onTimeout())) }
+            }
+            race.attach(work: work, timer: timer)
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw onTimeout() }
-        return value
+    } onCancel: {
+        race.finish(.failure(CancellationError()))
+    }
+}
+
+/// The first of body, timer and caller's cancellation to finish answers; the others are cancelled.
+private final class Race<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var done = false
+        var work: Task<Void, Never>?
+        var timer: Task<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    func begin(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = state.withLock { state -> Bool in
+            if state.done { return true }
+            state.continuation = continuation
+            return false
+        }
+        if early { continuation.resume(throwing: CancellationError()) }
+    }
+
+    func attach(work: Task<Void, Never>, timer: Task<Void, Never>) {
+        let done = state.withLock { state -> Bool in
+            state.work = work
+            state.timer = timer
+            return state.done
+        }
+        if done {
+            work.cancel()
+            timer.cancel()
+        }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let taken = state.withLock { state -> (CheckedContinuation<T, any Error>?, Task<Void, Never>?, Task<Void, Never>?)? in
+            guard !state.done else { return nil }
+            state.done = true
+            defer { state.continuation = nil }
+            return (state.continuation, state.work, state.timer)
+        }
+        guard let (continuation, work, timer) = taken else { return }
+        timer?.cancel()
+        work?.cancel()
+        continuation?.resume(with: result)
     }
 }

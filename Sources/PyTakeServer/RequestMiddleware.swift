@@ -189,6 +189,9 @@ struct RequestMiddleware: RouterMiddleware {
     /// Runs `work`, cancelling it after `timeout`. Waiting for a database connection has no limit
     /// of its own in the pool, so without this a request would hang while the database is away.
     /// One child task and an event-loop timer: cheaper than racing a sleeping task on every request.
+    /// It waits for `work` to end (it holds the responder chain, which must not outlive this call),
+    /// so what `work` waits on must itself give up when cancelled or at its own deadline: the
+    /// webhook's writer does (`withTimeout`).
     static func withDeadline(_ timeout: Duration, on eventLoop: any EventLoop,
                              _ work: @escaping @Sendable () async throws -> Response) async throws -> Response {
         let task = Task { try await work() }
