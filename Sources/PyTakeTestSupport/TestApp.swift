@@ -61,7 +61,12 @@ public struct TestApp: Sendable {
             app.addServices(db, owner)
             app.addServices(services.backgroundServices)
             let testApp = TestApp(services: services, url: url, db: owner)
-            let result = try await app.test(mode) { client in try await body(testApp, client) }
+            let result = try await app.test(mode) { client in
+                // A pool that never opened a connection does not end when cancelled (postgres-nio
+                // 1.33): open one, so that cancelling a test's app ends it.
+                try await owner.query("SELECT 1", logger: services.logger)
+                return try await body(testApp, client)
+            }
             if database == nil { try await TestPostgres.shared.dropDatabase(url) }
             return result
         } catch {

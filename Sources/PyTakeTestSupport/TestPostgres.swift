@@ -36,10 +36,22 @@ public actor TestPostgres {
             url = try DatabaseURL(parsing: external).with(database: "postgres")
         } else {
             let directory = NSTemporaryDirectory() + "pytake-test-pg-\(getpid())"
-            var cluster = try EmbeddedPostgres(clusterDirectory: directory, port: Int.random(in: 20_000...60_000), database: "postgres")
-            // Tests run in parallel, each with its own server, pool and CLI processes.
-            cluster.maxConnections = 600
-            url = try cluster.start(logger: logger)
+            // A random port may be taken (another suite's server, another test process): try a few.
+            var attempt = 0
+            var started: (EmbeddedPostgres, DatabaseURL)?
+            while started == nil {
+                attempt += 1
+                var cluster = try EmbeddedPostgres(clusterDirectory: directory, port: Int.random(in: 20_000...60_000), database: "postgres")
+                // Tests run in parallel, each with its own server, pool and CLI processes.
+                cluster.maxConnections = 600
+                do {
+                    started = (cluster, try cluster.start(logger: logger))
+                } catch where attempt < 5 {
+                    logger.warning("test PostgreSQL did not start; trying another port", metadata: ["error": "\(error)"])
+                }
+            }
+            let (cluster, startedURL) = started!
+            url = startedURL
             testClusterToStop = cluster
             atexit { stopTestCluster() }
         }
