@@ -22,17 +22,31 @@ import Testing
 
     @Test(.enabled(if: enabled, "PYTAKE_SKIP_BROWSER_TESTS=1"), .timeLimit(.minutes(15)))
     func webAdminInChromium() async throws {
-        try await HeavyTests.oneAtATime {
-            let database = try await TestPostgres.shared.makeDatabase()
-            let script = TestPostgres.packageRoot + "/Tests/browser/run.py"
-            let environment = ["PYTAKE_BROWSER_DATABASE_URL": database.string, "PYTAKE_BIN_DIR": Self.binDirectory]
-            let (status, output) = try await NIOThreadPool.singleton.runIfActive {
-                try Subprocess.run(["python3", script], environment: environment)
+        // The figures (BENCH lines) and the test list are worth seeing in the log either way.
+        let (status, output) = try await HeavyTests.runScript("browser/run.py", databaseVariable: "PYTAKE_BROWSER_DATABASE_URL") {
+            $0.hasPrefix("BENCH") || $0.contains(" ... ")
+        }
+        #expect(status == 0, "browser tests failed:\n\(output)")
+    }
+}
+
+extension HeavyTests {
+    /// Runs `Tests/<script>` with python3 against the binaries built with this bundle, one heavy
+    /// suite at a time; with `databaseVariable`, on a fresh migrated database whose URL it passes in
+    /// that variable (dropped afterwards). Prints the output lines `keep` selects.
+    static func runScript(_ script: String, databaseVariable: String? = nil,
+                          keep: @escaping @Sendable (Substring) -> Bool) async throws -> (status: Int32, output: String) {
+        try await oneAtATime {
+            var environment = ["PYTAKE_BIN_DIR": BrowserTests.binDirectory]
+            let database = databaseVariable == nil ? nil : try await TestPostgres.shared.makeDatabase()
+            if let databaseVariable, let database { environment[databaseVariable] = database.string }
+            let path = TestPostgres.packageRoot + "/Tests/" + script
+            let result = try await NIOThreadPool.singleton.runIfActive { [environment] in
+                try Subprocess.run(["python3", path], environment: environment)
             }
-            try await TestPostgres.shared.dropDatabase(database)
-            // The figures (BENCH lines) and the test list are worth seeing in the log either way.
-            print(output.split(separator: "\n").filter { $0.hasPrefix("BENCH") || $0.contains(" ... ") }.joined(separator: "\n"))
-            #expect(status == 0, "browser tests failed:\n\(output)")
+            if let database { try await TestPostgres.shared.dropDatabase(database) }
+            print(result.output.split(separator: "\n").filter(keep).joined(separator: "\n"))
+            return result
         }
     }
 }

@@ -16,18 +16,11 @@ import Testing
 
     @Test(.enabled(if: enabled, "PYTAKE_SKIP_CONTRACT_TESTS=1"), .timeLimit(.minutes(15)))
     func liveServerMatchesOpenAPIAndAGeneratedClientWorks() async throws {
-        try await HeavyTests.oneAtATime {
-            let database = try await TestPostgres.shared.makeDatabase()
-            let script = TestPostgres.packageRoot + "/Tests/contract/run.py"
-            let environment = ["PYTAKE_CONTRACT_DATABASE_URL": database.string, "PYTAKE_BIN_DIR": BrowserTests.binDirectory]
-            let (status, output) = try await NIOThreadPool.singleton.runIfActive {
-                try Subprocess.run(["python3", script], environment: environment)
-            }
-            try await TestPostgres.shared.dropDatabase(database)
-            // The run's progress and schemathesis' summaries are worth seeing in the log either way.
-            print(output.split(separator: "\n").filter { $0.hasPrefix("[contract]") || $0.contains(" generated, ") }.joined(separator: "\n"))
-            #expect(status == 0, "contract tests failed:\n\(output)")
+        // The run's progress and schemathesis' summaries are worth seeing in the log either way.
+        let (status, output) = try await HeavyTests.runScript("contract/run.py", databaseVariable: "PYTAKE_CONTRACT_DATABASE_URL") {
+            $0.hasPrefix("[contract]") || $0.contains(" generated, ")
         }
+        #expect(status == 0, "contract tests failed:\n\(output)")
     }
 
     /// openapi.yaml's `TimeZoneName` lists exactly the zones the server accepts.

@@ -14,13 +14,7 @@ import Testing
 
     @Test(.enabled(if: enabled, "PYTAKE_SKIP_FAULT_TESTS=1"), .timeLimit(.minutes(15)))
     func databaseRestartAndHangingProvider() async throws {
-        try await HeavyTests.oneAtATime {
-            let script = TestPostgres.packageRoot + "/Tests/faults/run.py"
-            let (status, output) = try await NIOThreadPool.singleton.runIfActive {
-                try Subprocess.run(["python3", script], environment: ["PYTAKE_BIN_DIR": BrowserTests.binDirectory])
-            }
-            print(output.split(separator: "\n").filter { $0.hasPrefix("BENCH") || $0.contains(" ... ") }.joined(separator: "\n"))
-            #expect(status == 0, "fault tests failed:\n\(output)")
-        }
+        let (status, output) = try await HeavyTests.runScript("faults/run.py") { $0.hasPrefix("BENCH") || $0.contains(" ... ") }
+        #expect(status == 0, "fault tests failed:\n\(output)")
     }
 }

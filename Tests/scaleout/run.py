@@ -146,18 +146,9 @@ http {{
         self.output = open(os.path.join(self.dir, "stderr.log"), "wb")
         self.process = subprocess.Popen([nginx_binary(), "-p", self.dir, "-c", self.config, "-e", self.error_log, "-g", "daemon off;"],
                                         stdout=self.output, stderr=subprocess.STDOUT, cwd=self.dir)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited with {self.process.returncode}: {self.tail(self.error_log)}{self.tail(self.output.name)}")
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as res:
-                    if res.status == 200:
-                        return self
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"nginx did not answer: {self.tail(self.error_log)}")
+        harness.wait_ready(self.url + "/readyz", self.process, "nginx",
+                           lambda: self.tail(self.error_log) + self.tail(self.output.name), timeout=20)
+        return self
 
     @staticmethod
     def tail(path, size=3000):

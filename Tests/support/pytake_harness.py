@@ -284,6 +284,22 @@ def default_env(fake):
     }
 
 
+def wait_ready(url, process, name, log, timeout=60):
+    """Polls `url` until it answers 200; fails with `log()` when `process` exits or time runs out."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}; log:\n{log()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as res:
+                if res.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not become ready; log:\n{log()}")
+
+
 class PyTake:
     """pytake-server (and its CLIs) on a test database, with the fake as Meta/LancePilot.
 
@@ -340,18 +356,8 @@ class PyTake:
         return self
 
     def wait_ready(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"pytake-server exited with {self.process.returncode}; log:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as res:
-                    if res.status == 200:
-                        return self
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"pytake-server did not become ready; log:\n{self.log()}")
+        wait_ready(self.url + "/readyz", self.process, "pytake-server", self.log, timeout)
+        return self
 
     def log(self, tail=4000):
         try:
