@@ -191,8 +191,9 @@ import Testing
 
     @Test func breakerOpensAfterRepeatedFailuresAndRecovers() async throws {
         // A cool-down long enough that the breaker is still open when it is read back, however
-        // loaded the machine is.
-        try await Self.withFake(["PROVIDER_RETRY_ATTEMPTS": "1", "PROVIDER_BREAKER_COOLDOWN_SECONDS": "4"]) { fake, app, client, f in
+        // loaded the machine is (a whole suite starting at once on two cores has taken over 4 s
+        // between two calls); the test then waits only until the retry_at the API reports.
+        try await Self.withFake(["PROVIDER_RETRY_ATTEMPTS": "1", "PROVIDER_BREAKER_COOLDOWN_SECONDS": "20"]) { fake, app, client, f in
             let id = try await Self.meta(client, f)
             fake.setDefault(Self.messagesPath, .json(503, #"{"error":{"message":"Service temporarily unavailable","code":2}}"#))
             for _ in 1...3 {
@@ -206,10 +207,13 @@ import Testing
             let shown = try await client.call(.get, "/api/v1/tenants/\(f.a)/providers/\(id)", token: f.token(.viewerA))
             let breaker = shown.json["breaker"] as? [String: Any]
             #expect(breaker?["state"] as? String == "open" && breaker?["consecutive_failures"] as? Int == 3)
-            #expect(breaker?["retry_at"] as? String != nil)
+            let retryAt = (breaker?["retry_at"] as? String).flatMap { try? Date($0, strategy: .iso8601) }
+            #expect(retryAt != nil, "retry_at is a timestamp: \(String(describing: breaker?["retry_at"]))")
+            let wait = (retryAt ?? Date()).timeIntervalSinceNow
+            #expect(wait > 0 && wait <= 20, "retry_at is within the cool-down: \(wait) s")
 
             // After the cool-down one trial goes through; success closes the breaker.
-            try await Task.sleep(for: .milliseconds(4100))
+            try await Task.sleep(for: .milliseconds(Int(max(0, min(wait, 20)) * 1000) + 1100))
             fake.setDefault(Self.messagesPath, .json(200, Self.metaOK))
             let recovered = try await Self.testMessage(client, f, id)
             #expect(recovered.status == .ok, "\(recovered.text)")
