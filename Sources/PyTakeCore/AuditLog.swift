@@ -39,7 +39,7 @@ public enum AuditLog {
     /// Writes one row on `connection`, inside the caller's transaction so the change and its record
     /// commit together. `details` must never hold a secret.
     public static func record(
-        _ connection: PostgresConnection, logger: Logger, tenantId: UUID?, actor: AuditActor,
+        _ connection: Tx, logger: Logger, tenantId: UUID?, actor: AuditActor,
         action: String, targetType: String, targetId: String?, details: [String: String] = [:]
     ) async throws {
         let detailsJSON = try JSONColumn.encode(details)

@@ -141,13 +141,13 @@ public struct AuthService: Sendable {
         }
     }
 
-    private static func lockFamily(_ tx: PostgresConnection, _ familyId: UUID, logger: Logger) async throws {
+    private static func lockFamily(_ tx: Tx, _ familyId: UUID, logger: Logger) async throws {
         try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\(familyId.uuidString), 0))", logger: logger)
     }
 
     /// Stores a new refresh token and its audit row in one statement (one round trip, atomic even
     /// outside a transaction), then signs the pair.
-    private func issue(_ connection: PostgresConnection, identity: Identity, familyId: UUID,
+    private func issue(_ connection: Tx, identity: Identity, familyId: UUID,
                        action: String, requestId: String?) async throws -> TokenPair {
         let tokenId = UUID()
         let now = Date()
@@ -186,7 +186,7 @@ public struct AuthService: Sendable {
         return try await decodeAccount(rows)
     }
 
-    private func fetchAccount(_ tx: PostgresConnection, userId: UUID) async throws -> Account? {
+    private func fetchAccount(_ tx: Tx, userId: UUID) async throws -> Account? {
         let rows = try await tx.query("""
             SELECT \(unescaped: Self.accountColumns) FROM users u LEFT JOIN clients c ON c.id = u.tenant_id
             WHERE u.id = \(userId)

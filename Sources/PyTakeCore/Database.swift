@@ -61,6 +61,7 @@ public enum Database {
         // The pool's own errors (e.g. its circuit breaker tripped because connecting keeps failing)
         // live in a module postgres-nio does not export, so they are recognised by type name.
         if String(reflecting: type(of: error)).contains("ConnectionPoolError") { return true }
+        if error is ConnectionClosed { return true }
         guard let error = error as? PSQLError else { return false }
         if error.code == .server {
             // 08: connection exception, 53: insufficient resources, 57: operator intervention (shutdown, starting up).
@@ -72,21 +73,6 @@ public enum Database {
     }
 }
 
-extension PostgresClient {
-    /// `withTransaction`, but a failure inside it is rethrown as itself: postgres-nio wraps it in
-    /// `PostgresTransactionError`, which would hide domain errors and constraint violations.
-    public func transaction<Result>(
-        logger: Logger,
-        isolation: isolated (any Actor)? = #isolation,
-        _ body: (PostgresConnection) async throws -> sending Result
-    ) async throws -> sending Result {
-        do {
-            return try await withTransaction(logger: logger, isolation: isolation, body)
-        } catch {
-            throw Database.unwrap(error)
-        }
-    }
-}
 
 extension AppError {
     /// The problem to show for any error: itself when it is one, 503 when the database is away, else 500.
@@ -188,29 +174,6 @@ enum PreparedSQL {
     }
 
     static func text(_ name: String) -> String { texts.withLock { $0[name] ?? "" } }
-}
-
-extension PostgresClient {
-    /// Runs `query` as the prepared statement named by `key`.
-    func prepared<Key>(_ key: Key.Type, _ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
-        try await PreparedSQL.rows(Key.self, query) { try await execute($0, logger: logger) }
-    }
-}
-
-extension PostgresConnection {
-    func prepared<Key>(_ key: Key.Type, _ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
-        try await PreparedSQL.rows(Key.self, query) { try await execute($0, logger: logger) }
-    }
-}
-
-extension PreparedSQL {
-    static func rows<Key>(_ key: Key.Type, _ query: PostgresQuery,
-                          _ execute: (Prepared<Key>) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow>) async throws -> [PostgresRow] {
-        register(Prepared<Key>.name, query.sql)
-        var rows: [PostgresRow] = []
-        for try await row in try await execute(Prepared<Key>(bindings: query.binds)) { rows.append(row) }
-        return rows
-    }
 }
 
 /// Runs `body`, reported as `onTimeout` when it takes longer than `limit`. The caller has its

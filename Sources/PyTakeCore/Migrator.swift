@@ -90,7 +90,7 @@ public struct Migrator: Sendable {
     /// Applies every pending migration; returns the names applied.
     @discardableResult
     public func migrate(client: PostgresClient, logger: Logger) async throws -> [String] {
-        try await client.withConnection { connection in
+        try await client.withTx { connection in
             try await withLock(connection, logger: logger) {
                 let applied = try await appliedMigrations(connection, logger: logger)
                 try verify(applied: applied)
@@ -101,7 +101,7 @@ public struct Migrator: Sendable {
                 for migration in migrations where applied[migration.name] == nil {
                     let started = ContinuousClock.now
                     do {
-                        try await connection.withTransaction(logger: logger) { tx in
+                        try await connection.transaction(logger: logger) { tx in
                             // A migration that moves data sees every tenant's rows, also when run
                             // by an owner role that row-level security applies to.
                             try await ScopedDB.apply(.platform(.maintenance), on: tx, logger: logger)
@@ -131,11 +131,11 @@ public struct Migrator: Sendable {
     /// Gives the application's group role what it needs on every table, including tables a newer
     /// migration added: rows (under row-level security), sequences, and only reading the record
     /// of migrations. Nothing when the role does not exist (a schema older than 0007).
-    private func grantApplicationRole(_ connection: PostgresConnection, logger: Logger) async throws {
+    private func grantApplicationRole(_ connection: Tx, logger: Logger) async throws {
         let role = DatabaseRole.appRole
         let exists = try await connection.query("SELECT 1 FROM pg_roles WHERE rolname = \(role)", logger: logger).collect()
         guard !exists.isEmpty else { return }
-        try await connection.withTransaction(logger: logger) { tx in
+        try await connection.transaction(logger: logger) { tx in
             for statement in [
                 "GRANT USAGE ON SCHEMA public TO \(role)",
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(role)",
@@ -148,7 +148,7 @@ public struct Migrator: Sendable {
     }
 
     public func status(client: PostgresClient, logger: Logger) async throws -> [MigrationStatus] {
-        try await client.withConnection { connection in
+        try await client.withTx { connection in
             try await withLock(connection, logger: logger) {
                 let applied = try await appliedMigrations(connection, create: false, logger: logger)
                 var result = migrations.map { migration -> MigrationStatus in
@@ -175,7 +175,7 @@ public struct Migrator: Sendable {
         }
     }
 
-    private func withLock<T>(_ connection: PostgresConnection, logger: Logger, _ body: () async throws -> T) async throws -> T {
+    private func withLock<T>(_ connection: Tx, logger: Logger, _ body: () async throws -> T) async throws -> T {
         try await connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))", logger: logger)
         do {
             let result = try await body()
@@ -189,7 +189,7 @@ public struct Migrator: Sendable {
 
     /// `create`: make the record when it is missing (migrate); status only reads, so it works for
     /// the application's role, which may not create tables.
-    private func appliedMigrations(_ connection: PostgresConnection, create: Bool = true, logger: Logger) async throws -> [String: (checksum: String, at: Date)] {
+    private func appliedMigrations(_ connection: Tx, create: Bool = true, logger: Logger) async throws -> [String: (checksum: String, at: Date)] {
         if !create {
             let exists = try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger)
             guard try await exists.decode(Bool.self).first(where: { _ in true }) == true else { return [:] }

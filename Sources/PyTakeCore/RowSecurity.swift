@@ -62,7 +62,7 @@ public struct ScopedDB: Sendable {
     /// Runs `query` and reads all its rows (a scoped statement runs in its own short transaction).
     @discardableResult
     public func query(_ query: PostgresQuery, logger: Logger) async throws -> Rows {
-        if scope == .none { return Rows(try await client.query(query, logger: logger).collect()) }
+        if scope == .none { return try await client.withTx { tx in Rows(try await tx.query(query, logger: logger).collect()) } }
         return try await transaction(logger: logger) { tx in Rows(try await tx.query(query, logger: logger).collect()) }
     }
 
@@ -70,7 +70,7 @@ public struct ScopedDB: Sendable {
     public func transaction<Result>(
         logger: Logger,
         isolation: isolated (any Actor)? = #isolation,
-        _ body: (PostgresConnection) async throws -> sending Result
+        _ body: (Tx) async throws -> sending Result
     ) async throws -> sending Result {
         let scope = self.scope
         return try await client.transaction(logger: logger, isolation: isolation) { tx in
@@ -81,12 +81,12 @@ public struct ScopedDB: Sendable {
 
     /// Runs `query` as the prepared statement named by `key`, in the scope.
     func prepared<Key>(_ key: Key.Type, _ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
-        if scope == .none { return try await client.prepared(key, query, logger: logger) }
+        if scope == .none { return try await client.withTx { tx in try await tx.prepared(key, query, logger: logger) } }
         return try await transaction(logger: logger) { tx in try await tx.prepared(key, query, logger: logger) }
     }
 
     /// Sets `scope` for the rest of the transaction `tx` (which must be open).
-    public static func apply(_ scope: DataScope, on tx: PostgresConnection, logger: Logger) async throws {
+    public static func apply(_ scope: DataScope, on tx: Tx, logger: Logger) async throws {
         switch scope {
         case .tenant(let id):
             try await tx.query("SELECT set_config('app.tenant_id', \(id.uuidString), true)", logger: logger)

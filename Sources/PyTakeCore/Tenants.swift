@@ -396,7 +396,7 @@ public struct TenantService: Sendable {
         return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
-    static func revokeSessions(_ tx: PostgresConnection, tenant id: UUID, logger: Logger) async throws {
+    static func revokeSessions(_ tx: Tx, tenant id: UUID, logger: Logger) async throws {
         try await tx.query("""
             UPDATE refresh_tokens SET revoked_at = now()
             WHERE revoked_at IS NULL AND user_id IN (SELECT id FROM users WHERE tenant_id = \(id))

@@ -106,7 +106,7 @@ public struct ConversationService: Sendable {
         return try await fetch(tenantId: tenantId, id: id, on: nil)
     }
 
-    func fetch(tenantId: UUID, id: UUID, on tx: PostgresConnection?) async throws -> Conversation {
+    func fetch(tenantId: UUID, id: UUID, on tx: Tx?) async throws -> Conversation {
         let query: PostgresQuery = """
             SELECT \(unescaped: Self.columns)
             FROM active_conversations a JOIN customers c ON c.id = a.customer_id
@@ -183,7 +183,7 @@ public struct ConversationService: Sendable {
     /// A pending outbound message the provider accepted: its id, its status (a delivery status may
     /// have overtaken the send's own answer: the best one already logged wins), and the
     /// conversation's last outbound time.
-    static func markSent(_ tx: PostgresConnection, tenantId: UUID, conversationId: UUID, messageId: UUID, receipt: SendReceipt,
+    static func markSent(_ tx: Tx, tenantId: UUID, conversationId: UUID, messageId: UUID, receipt: SendReceipt,
                          logger: Logger) async throws {
         try await tx.query("""
             UPDATE chat_messages SET provider_message_id = \(receipt.providerMessageId), updated_at = now(),
@@ -200,7 +200,7 @@ public struct ConversationService: Sendable {
     }
 
     /// A pending outbound message the provider refused, with its error.
-    static func markFailed(_ tx: PostgresConnection, messageId: UUID, error: SendError, logger: Logger) async throws {
+    static func markFailed(_ tx: Tx, messageId: UUID, error: SendError, logger: Logger) async throws {
         try await tx.query("""
             UPDATE chat_messages SET status = 'failed', error_code = \(error.code), error_title = \(String(error.message.prefix(500))),
                 updated_at = now()
@@ -318,7 +318,7 @@ public struct ConversationService: Sendable {
         }
     }
 
-    static func event(_ tx: PostgresConnection, tenantId: UUID, conversationId: UUID, type: String, actor: UUID?,
+    static func event(_ tx: Tx, tenantId: UUID, conversationId: UUID, type: String, actor: UUID?,
                       data: [String: String], logger: Logger) async throws {
         try await tx.query("""
             INSERT INTO conversation_events (tenant_id, conversation_id, type, actor_id, data)

@@ -203,7 +203,7 @@ public final class WebhookIngestor: Service, Sendable {
         try await db.platform(.webhookIngestion).transaction(logger: logger) { tx in try await write(batch, on: tx) }
     }
 
-    private func write(_ batch: WebhookBatch, on tx: PostgresConnection) async throws -> Set<Key> {
+    private func write(_ batch: WebhookBatch, on tx: Tx) async throws -> Set<Key> {
         do {
             var inserted: Set<Key> = []
             if !batch.messages.isEmpty {

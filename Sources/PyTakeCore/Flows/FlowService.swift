@@ -288,7 +288,7 @@ public struct FlowService: Sendable {
         return try await db.tenant(tenantId).transaction(logger: logger) { connection in try await versions(connection, flowId: id) }
     }
 
-    func insertVersion(_ tx: PostgresConnection, flow: Flow, trigger: FlowTrigger, definition: FlowDefinition, copiedFrom: Int?,
+    func insertVersion(_ tx: Tx, flow: Flow, trigger: FlowTrigger, definition: FlowDefinition, copiedFrom: Int?,
                        identity: Identity, actor: AuditActor) async throws -> FlowVersion {
         let version = (flow.publishedVersion ?? 0) + 1
         try await tx.query("""
@@ -304,7 +304,7 @@ public struct FlowService: Sendable {
                            publishedBy: identity.userId, publishedAt: Date())
     }
 
-    func versions(_ connection: PostgresConnection, flowId: UUID) async throws -> [FlowVersion] {
+    func versions(_ connection: Tx, flowId: UUID) async throws -> [FlowVersion] {
         let rows = try await connection.query("""
             SELECT version, trigger::text, definition::text, copied_from, published_by, published_at
             FROM flow_versions WHERE flow_id = \(flowId) ORDER BY version DESC

@@ -85,7 +85,7 @@ public final class CredentialCache: Sendable {
     public var count: Int { state.withLock { $0.entries.count } }
 
     /// Inside a write transaction: tells every process (at commit) that `tenant`'s credentials changed.
-    static func notify(_ tx: PostgresConnection, tenant: UUID, logger: Logger) async throws {
+    static func notify(_ tx: Tx, tenant: UUID, logger: Logger) async throws {
         try await tx.query("SELECT pg_notify(\(channel), \(tenant.uuidString.lowercased()))", logger: logger)
     }
 }

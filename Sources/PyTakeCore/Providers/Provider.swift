@@ -336,7 +336,7 @@ public struct ProviderService: Sendable {
 
     /// A write to `tenantId`'s providers: locks the (live) tenant, announces the change to every
     /// process's credential cache at commit, and forgets this process's entries after it.
-    private func changing<T: Sendable>(_ tenantId: UUID, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    private func changing<T: Sendable>(_ tenantId: UUID, _ body: @Sendable (Tx) async throws -> T) async throws -> T {
         let result = try await db.tenant(tenantId).transaction(logger: logger) { tx in
             try await Self.lockLiveTenant(tx, tenantId, logger: logger)
             let result = try await body(tx)
@@ -348,7 +348,7 @@ public struct ProviderService: Sendable {
     }
 
     /// Writes need a tenant that exists and is not deleted; the share lock keeps it so until commit.
-    static func lockLiveTenant(_ tx: PostgresConnection, _ tenantId: UUID, logger: Logger) async throws {
+    static func lockLiveTenant(_ tx: Tx, _ tenantId: UUID, logger: Logger) async throws {
         let rows = try await tx.query("SELECT 1 FROM clients WHERE id = \(tenantId) AND status <> 'deleted' FOR SHARE", logger: logger)
         guard try await rows.decode(Int.self).first(where: { _ in true }) != nil else { throw AppError.notFound("Tenant") }
     }

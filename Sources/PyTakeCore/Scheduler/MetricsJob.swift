@@ -123,7 +123,7 @@ public struct MetricsJob: ScheduledJob {
     }
 
     /// Replaces the rows of the given tenants (or of everyone) with a fresh aggregation.
-    private func rebuild(_ tx: PostgresConnection, all: Bool, tenants: [UUID], logger: Logger) async throws -> [String: Int] {
+    private func rebuild(_ tx: Tx, all: Bool, tenants: [UUID], logger: Logger) async throws -> [String: Int] {
         logger.info("rebuilding daily metrics", metadata: ["tenants": "\(all ? "all" : String(tenants.count))"])
         try await tx.query("DELETE FROM metrics_daily WHERE \(all) OR tenant_id = ANY(\(tenants))", logger: logger)
         let rows = try await tx.query("""
@@ -146,7 +146,7 @@ public struct MetricsJob: ScheduledJob {
     }
 
     /// Recomputes the days that events committed since `seen` touched.
-    private func incremental(_ tx: PostgresConnection, seen: String, xmin: String, skipping: [UUID], logger: Logger) async throws -> [String: Int] {
+    private func incremental(_ tx: Tx, seen: String, xmin: String, skipping: [UUID], logger: Logger) async throws -> [String: Int] {
         let rows = try await tx.query("""
             WITH new AS (
                 SELECT e.tenant_id, e.conversation_id, e.type, e.occurred_at FROM conversation_events e
