@@ -34,7 +34,9 @@ extension HeavyTests {
     /// Runs `Tests/<script>` with python3 against the binaries built with this bundle, one heavy
     /// suite at a time; with `databaseVariable`, on a fresh migrated database whose URL it passes in
     /// that variable (dropped afterwards). Prints the output lines `keep` selects.
-    static func runScript(_ script: String, databaseVariable: String? = nil,
+    /// Past `timeLimit` the script is stopped (SIGTERM: it prints every thread's stack and cleans
+    /// up; then SIGKILL to what it started) and the run fails, instead of holding the suite.
+    static func runScript(_ script: String, databaseVariable: String? = nil, timeLimit: Duration = .seconds(600),
                           keep: @escaping @Sendable (Substring) -> Bool) async throws -> (status: Int32, output: String) {
         try await oneAtATime {
             var environment = ["PYTAKE_BIN_DIR": BrowserTests.binDirectory]
@@ -42,10 +44,11 @@ extension HeavyTests {
             if let databaseVariable, let database { environment[databaseVariable] = database.string }
             let path = TestPostgres.packageRoot + "/Tests/" + script
             let result = try await NIOThreadPool.singleton.runIfActive { [environment] in
-                try Subprocess.run(["python3", path], environment: environment)
+                try Subprocess.run(["python3", path], environment: environment, timeout: timeLimit)
             }
             if let database { try await TestPostgres.shared.dropDatabase(database) }
             print(result.output.split(separator: "\n").filter(keep).joined(separator: "\n"))
+            fflush(nil)  // the lines now, not whenever the buffer fills (CI logs show where a run is)
             return result
         }
     }

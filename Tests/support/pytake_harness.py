@@ -13,6 +13,7 @@ Environment:
 """
 
 import base64
+import faulthandler
 import glob
 import hashlib
 import hmac
@@ -21,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -45,6 +47,58 @@ LOG_DIR = os.environ.get("PYTAKE_SCREENSHOT_DIR", os.path.join(ROOT, ".build", "
 # LOGIN role in it that the test processes connect as (see app_database_url).
 APP_GROUP_ROLE = "pytake_app"
 APP_LOGIN_ROLE = "pytake_login"
+
+
+def _stopped_from_outside(signum, frame):
+    """SIGTERM (the Swift driver's time limit): show where every thread is, stop what this run
+    started (throwaway clusters, which pg_ctl detaches, and every descendant process: servers,
+    nginx, browsers) and exit 124. Exiting here rather than unwinding: a test's worker threads
+    and unittest's handling of exceptions could keep the interpreter alive."""
+    print(f"\n---- stopped from outside (signal {signum}); every thread's stack:", file=sys.stderr, flush=True)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    for cluster in list(_LIVE_CLUSTERS):
+        try:
+            cluster.run("pg_ctl", "-D", cluster.data, "-m", "immediate", "-w", "stop", check=False)
+            shutil.rmtree(cluster.dir, ignore_errors=True)
+        except Exception as err:  # noqa: BLE001 - best effort on the way out
+            print(f"could not stop the cluster in {cluster.dir}: {err}", file=sys.stderr)
+    descendants = _descendants(os.getpid())
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in descendants:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.time() + 5
+        while sig == signal.SIGTERM and time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in descendants):
+            time.sleep(0.1)
+    sys.stderr.flush()
+    os._exit(124)
+
+
+def _descendants(root):
+    """Every process below `root` (from /proc), children first listed before their own children."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent:
+                found.append(pid)
+                frontier.append(pid)
+    return found
+
+
+_LIVE_CLUSTERS = []
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _stopped_from_outside)
 
 
 def require_env(name):
@@ -154,6 +208,8 @@ class Cluster:
         return self.start()
 
     def start(self):
+        if self not in _LIVE_CLUSTERS:
+            _LIVE_CLUSTERS.append(self)
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         if self.max_connections:
             options += f" -c max_connections={self.max_connections}"
@@ -171,6 +227,8 @@ class Cluster:
     def destroy(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self in _LIVE_CLUSTERS:
+            _LIVE_CLUSTERS.remove(self)
 
 
 # ---------------------------------------------------------------------------- fake outside services
