@@ -30,16 +30,10 @@ struct APIHandler: APIProtocol {
     func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
         let db = services.db
         let logger = services.logger
-        let reachable = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { (try? await db.unscoped.query("SELECT 1", logger: logger)) != nil }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(2))
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+        // withTimeout answers at the limit even while the statement is still waiting.
+        let reachable = (try? await withTimeout(.seconds(2), onTimeout: AppError.databaseUnavailable) {
+            try await db.unscoped.query("SELECT 1", logger: logger)
+        }) != nil
         guard reachable else { throw AppError.databaseUnavailable }
         return .ok(.init(body: .json(.init(status: .ok))))
     }
