@@ -64,17 +64,21 @@ import Testing
         }
         #expect(fake.requests(to: "/bad").count == 1, "4xx is not retried")
 
-        fake.setDefault("/slow", .hang(seconds: 3))
+        // A per-attempt limit long enough for each attempt to reach the fake on a loaded machine
+        // (with 300 ms, a second attempt was once given up before the fake had read it), far
+        // shorter than the fake's hang.
+        fake.setDefault("/slow", .hang(seconds: 10))
         let started = ContinuousClock.now
         do {
             _ = try await registry.run("http_request", with: ["url": .string(fake.baseURL + "/slow")],
-                                       context: Self.context(http, timeout: .milliseconds(300)), attempts: 2, delay: .milliseconds(10))
+                                       context: Self.context(http, timeout: .seconds(1)), attempts: 2, delay: .milliseconds(10))
             Issue.record("the call should time out")
         } catch {
             #expect(error.message.contains("timed out"))
         }
-        #expect(ContinuousClock.now - started < .seconds(2), "the per-attempt timeout applies")
-        #expect(fake.requests(to: "/slow").count == 2)
+        #expect(ContinuousClock.now - started < .seconds(6), "the per-attempt timeout applies (the fake hangs 10 s)")
+        #expect(try await TestApp.eventually(timeout: .seconds(5)) { fake.requests(to: "/slow").count == 2 },
+                "two attempts reached the fake: \(fake.requests(to: "/slow").count)")
     }
 
     @Test func theSSRFGuardRefusesPrivateAddressesUnlessAllowed() async throws {
