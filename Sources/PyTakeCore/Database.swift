@@ -25,12 +25,6 @@ public enum Database {
         return PostgresClient(configuration: configuration, backgroundLogger: observed)
     }
 
-    /// The error inside a `PostgresTransactionError`, or `error` itself.
-    public static func unwrap(_ error: any Error) -> any Error {
-        guard let error = error as? PostgresTransactionError else { return error }
-        return error.closureError ?? error.beginError ?? error.commitError ?? error
-    }
-
     /// SQLSTATE of a server error, if `error` is one.
     public static func sqlState(of error: any Error) -> String? {
         (error as? PSQLError)?.serverInfo?[.sqlState]
@@ -42,7 +36,6 @@ public enum Database {
 
     /// For logs: the server's message and SQLSTATE, never the query's bound values (they can hold secrets).
     public static func describe(_ error: any Error) -> String {
-        let error = unwrap(error)
         guard let error = error as? PSQLError else { return String(describing: error) }
         if let info = error.serverInfo {
             return "postgres \(info[.sqlState] ?? "?"): \(info[.message] ?? "")"
@@ -57,7 +50,6 @@ public enum Database {
 
     /// True when the failure means "the database is away", not "the query is wrong".
     public static func isUnavailable(_ error: any Error) -> Bool {
-        let error = unwrap(error)
         // The pool's own errors (e.g. its circuit breaker tripped because connecting keeps failing)
         // live in a module postgres-nio does not export, so they are recognised by type name.
         if String(reflecting: type(of: error)).contains("ConnectionPoolError") { return true }
@@ -73,11 +65,9 @@ public enum Database {
     }
 }
 
-
 extension AppError {
     /// The problem to show for any error: itself when it is one, 503 when the database is away, else 500.
     public static func from(_ error: any Error) -> AppError {
-        let error = Database.unwrap(error)
         if let error = error as? AppError { return error }
         if Database.isUnavailable(error) { return .databaseUnavailable }
         if let failure = error as? SecretBox.Failure {
