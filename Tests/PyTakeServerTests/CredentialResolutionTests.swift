@@ -163,6 +163,15 @@ import Testing
     @Test func cachedResolutionsFollowChangesMadeByOtherProcesses() async throws {
         try await TestApp.run(overrides: ["CREDENTIAL_CACHE_SECONDS": "3600"]) { app, client in
             let f = try await Fixture.make(app)
+            // The listener empties the cache when it starts listening: on a loaded machine that came
+            // after the first resolution below and made the "answer from memory" check fail.
+            let listening = try await TestApp.eventually(timeout: .seconds(30)) {
+                try await app.scalar("""
+                    SELECT count(*)::int8 FROM pg_stat_activity
+                    WHERE datname = current_database() AND query ILIKE 'LISTEN%\(CredentialCache.channel)%'
+                    """) > 0
+            }
+            #expect(listening, "the credential listener is listening")
             let id = try await Self.provider(client, f, ["provider_type": "uazapi", "name": "u", "priority": 1,
                                                          "api_url": "https://one.example", "token": "u-token-00000001"])
             #expect(try await Self.resolve(client, f, "uazapi").resolved.apiURL == "https://one.example")
